@@ -1,0 +1,39 @@
+#ifndef SANDYQ_SERVER_FIELDS_TOKEN_H_
+#define SANDYQ_SERVER_FIELDS_TOKEN_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "server/fields/field_type.h"
+#include "server/platform/random.h"
+
+namespace sandyq::fields {
+
+// Token formats.
+//
+// Opaque tokens (every type but card numbers): "sq_" followed by 24
+// characters of base64url without padding (144 random bits). They contain no
+// run of 4 or more consecutive characters of the value (case-insensitively).
+//
+// Card-number tokens are format-preserving: the same length as the PAN,
+// digits only, the first 6 and last 4 digits kept, the middle random, and the
+// Luhn check failing, so a token can never be mistaken for a card. Uniqueness
+// across stored tokens is the caller's job (retry on collision).
+inline constexpr absl::string_view kOpaqueTokenPrefix = "sq_";
+inline constexpr size_t kOpaqueTokenRandomBytes = 18;
+
+// A fresh candidate token for `normalized` of `type`. Thread-safe if `random`
+// is.
+std::string NewToken(FieldType type, absl::string_view normalized,
+                     platform::Random& random);
+
+// Whether `token` is syntactically a sandyq token (opaque or card format).
+// Used to reject garbage before any storage lookup.
+bool LooksLikeToken(absl::string_view token);
+
+// Luhn mod-10 check over ASCII digits; false on any non-digit.
+bool LuhnValid(absl::string_view digits);
+
+}  // namespace sandyq::fields
+
+#endif  // SANDYQ_SERVER_FIELDS_TOKEN_H_

@@ -1,0 +1,41 @@
+#ifndef SANDYQ_SERVER_PLATFORM_FILES_H_
+#define SANDYQ_SERVER_PLATFORM_FILES_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace sandyq::platform {
+
+// Reads a whole file. NotFound if it does not exist.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Writes `content` to `path` with `mode` so that a reader sees either the old
+// file or the whole new one, and the new one survives a crash: writes a
+// temporary file, fsyncs it, renames it over `path` and fsyncs the directory.
+absl::Status WriteFileAtomic(const std::string& path, absl::string_view content,
+                             mode_t mode);
+
+// Creates `path` and missing parents with `mode`; OK if it already exists.
+absl::Status MakeDirs(const std::string& path, mode_t mode);
+
+bool PathExists(const std::string& path);
+
+// FailedPrecondition unless `path` exists and neither its group nor others may
+// read, write or enter it (e.g. mode 0600 or 0700). Key files and data
+// directories must pass this before the server uses them.
+absl::Status CheckOwnerOnly(const std::string& path);
+
+// `path` if absolute, else `base_dir`/`path`.
+std::string ResolvePath(const std::string& base_dir, const std::string& path);
+
+// The directory part of `path` ("." when there is none).
+std::string DirName(const std::string& path);
+
+}  // namespace sandyq::platform
+
+#endif  // SANDYQ_SERVER_PLATFORM_FILES_H_
