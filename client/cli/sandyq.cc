@@ -1,0 +1,256 @@
+// sandyq: command-line client for every sandyq.v1 RPC.
+//
+//   sandyq [--addr A] [--pki DIR] --identity ID COMMAND ...
+//
+// Values given as "-" are read from standard input, so personal data need not
+// appear in shell history or process lists.
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+ABSL_FLAG(std::string, addr, "127.0.0.1:7443", "sandyqd address host:port");
+ABSL_FLAG(std::string, pki, "var/dev/pki",
+          "directory with ca.crt and <identity>.crt/.key");
+ABSL_FLAG(std::string, identity, "", "client identity (certificate name)");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline per call");
+ABSL_FLAG(std::string, subject, "", "subject id (tokenize, audit query)");
+ABSL_FLAG(std::string, type, "", "field type, e.g. phone, iin, full_name");
+ABSL_FLAG(std::string, source, "", "where the value came from (tokenize)");
+ABSL_FLAG(std::string, purpose, "", "purpose of a reveal or lookup");
+ABSL_FLAG(std::string, justification, "", "justification (legal requests)");
+ABSL_FLAG(std::string, who, "", "identity filter (audit query)");
+ABSL_FLAG(std::string, since, "", "RFC 3339 time, inclusive (audit query)");
+ABSL_FLAG(std::string, until, "", "RFC 3339 time, exclusive (audit query)");
+ABSL_FLAG(uint32_t, limit, 0, "most events to return (audit query)");
+
+namespace {
+
+namespace v1 = ::sandyq::v1;
+using sandyq::client::Client;
+
+constexpr char kUsage[] = R"(sandyq [flags] COMMAND [ARGS]
+
+Commands:
+  tokenize --subject S --type T VALUE|- [--source SRC]
+  tokenize-batch FILE|-        lines: subject<TAB>type<TAB>value[<TAB>source]
+  detokenize TOKEN --purpose P [--justification J]
+  detokenize-batch --purpose P TOKEN...
+  lookup --type T --purpose P VALUE|-
+  audit query [--subject S] [--who ID] [--since T] [--until T] [--limit N]
+  audit verify
+  health
+
+Field types: full_name iin passport phone card_number card_expiry email
+date_of_birth address.)";
+
+int Usage(const std::string& problem) {
+  std::cerr << "sandyq: " << problem << "\n\n" << kUsage << std::endl;
+  return 2;
+}
+
+int Error(const absl::Status& s) {
+  std::cerr << "sandyq: " << absl::StatusCodeToString(s.code()) << ": "
+            << s.message() << std::endl;
+  return 1;
+}
+
+std::string ValueArg(const std::string& arg) {
+  if (arg != "-") return arg;
+  std::string value(std::istreambuf_iterator<char>(std::cin), {});
+  return std::string(absl::StripSuffix(absl::StripSuffix(value, "\n"), "\r"));
+}
+
+std::string TypeName(v1::FieldType t) {
+  std::string name = v1::FieldType_Name(t);
+  return absl::AsciiStrToLower(absl::StripPrefix(name, "FIELD_TYPE_"));
+}
+
+std::optional<v1::FieldType> TypeFlag() {
+  return sandyq::client::ParseFieldType(absl::GetFlag(FLAGS_type));
+}
+
+int Tokenize(Client& c, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("tokenize takes one VALUE (or -)");
+  auto type = TypeFlag();
+  if (!type) return Usage("--type: unknown field type");
+  auto token = c.Tokenize(absl::GetFlag(FLAGS_subject), *type,
+                          ValueArg(args[0]), absl::GetFlag(FLAGS_source));
+  if (!token.ok()) return Error(token.status());
+  std::cout << *token << std::endl;
+  return 0;
+}
+
+int TokenizeBatch(Client& c, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("tokenize-batch takes FILE or -");
+  std::string text = args[0] == "-"
+      ? std::string(std::istreambuf_iterator<char>(std::cin), {})
+      : [&] {
+          std::ifstream in(args[0]);
+          return std::string(std::istreambuf_iterator<char>(in), {});
+        }();
+  v1::TokenizeBatchRequest request;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    ++line_no;
+    std::vector<std::string> cols = absl::StrSplit(line, '\t');
+    if (cols.size() < 3 || cols.size() > 4) {
+      return Usage(absl::StrCat("line ", line_no, ": want 3 or 4 tab-separated columns"));
+    }
+    auto type = sandyq::client::ParseFieldType(cols[1]);
+    if (!type) return Usage(absl::StrCat("line ", line_no, ": unknown field type"));
+    v1::TokenizeRequest* item = request.add_items();
+    item->set_subject_id(cols[0]);
+    item->set_type(*type);
+    item->set_value(cols[2]);
+    if (cols.size() == 4) item->set_source(cols[3]);
+  }
+  auto response = c.TokenizeBatch(request);
+  if (!response.ok()) return Error(response.status());
+  int failed = 0;
+  for (const auto& r : response->results()) {
+    if (r.has_error()) {
+      ++failed;
+      std::cout << "error\t" << absl::StatusCodeToString(
+                                    static_cast<absl::StatusCode>(r.error().code()))
+                << "\t" << r.error().message() << "\n";
+    } else {
+      std::cout << r.token() << "\n";
+    }
+  }
+  std::cout.flush();
+  return failed == 0 ? 0 : 1;
+}
+
+int Detokenize(Client& c, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("detokenize takes one TOKEN");
+  auto r = c.Detokenize(args[0], absl::GetFlag(FLAGS_purpose),
+                        absl::GetFlag(FLAGS_justification));
+  if (!r.ok()) return Error(r.status());
+  std::cout << r->value() << std::endl;
+  std::cerr << TypeName(r->type()) << (r->masked() ? ", masked" : "") << std::endl;
+  return 0;
+}
+
+int DetokenizeBatch(Client& c, const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("detokenize-batch takes TOKEN...");
+  v1::DetokenizeBatchRequest request;
+  for (const auto& t : args) {
+    auto* item = request.add_items();
+    item->set_token(t);
+    item->set_purpose(absl::GetFlag(FLAGS_purpose));
+    item->set_justification(absl::GetFlag(FLAGS_justification));
+  }
+  auto response = c.DetokenizeBatch(request);
+  if (!response.ok()) return Error(response.status());
+  int failed = 0;
+  for (const auto& r : response->results()) {
+    if (r.has_error()) {
+      ++failed;
+      std::cout << "error\t" << absl::StatusCodeToString(
+                                    static_cast<absl::StatusCode>(r.error().code()))
+                << "\t" << r.error().message() << "\n";
+    } else {
+      std::cout << r.value() << "\t" << TypeName(r.type())
+                << (r.masked() ? "\tmasked" : "") << "\n";
+    }
+  }
+  std::cout.flush();
+  return failed == 0 ? 0 : 1;
+}
+
+int Lookup(Client& c, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("lookup takes one VALUE (or -)");
+  auto type = TypeFlag();
+  if (!type) return Usage("--type: unknown field type");
+  auto tokens = c.Lookup(*type, ValueArg(args[0]), absl::GetFlag(FLAGS_purpose));
+  if (!tokens.ok()) return Error(tokens.status());
+  for (const auto& t : *tokens) std::cout << t << "\n";
+  std::cout.flush();
+  return 0;
+}
+
+int Audit(Client& c, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("audit takes query or verify");
+  if (args[0] == "verify") {
+    auto r = c.VerifyAudit();
+    if (!r.ok()) return Error(r.status());
+    if (r->ok()) {
+      std::cout << "ok: " << r->events_checked() << " events checked" << std::endl;
+      return 0;
+    }
+    std::cout << "BROKEN at event " << r->first_bad_seq() << ": " << r->reason()
+              << " (" << r->events_checked() << " events verified before it)"
+              << std::endl;
+    return 1;
+  }
+  if (args[0] != "query") return Usage("audit takes query or verify");
+  v1::AuditQueryRequest request;
+  request.set_subject_id(absl::GetFlag(FLAGS_subject));
+  request.set_identity(absl::GetFlag(FLAGS_who));
+  request.set_limit(absl::GetFlag(FLAGS_limit));
+  using google::protobuf::util::TimeUtil;
+  if (!absl::GetFlag(FLAGS_since).empty() &&
+      !TimeUtil::FromString(absl::GetFlag(FLAGS_since), request.mutable_since())) {
+    return Usage("--since: not an RFC 3339 time");
+  }
+  if (!absl::GetFlag(FLAGS_until).empty() &&
+      !TimeUtil::FromString(absl::GetFlag(FLAGS_until), request.mutable_until())) {
+    return Usage("--until: not an RFC 3339 time");
+  }
+  google::protobuf::util::JsonPrintOptions json;
+  json.preserve_proto_field_names = true;
+  absl::Status s = c.QueryAudit(request, [&](const v1::AuditEvent& e) {
+    std::string line;
+    (void)google::protobuf::util::MessageToJsonString(e, &line, json);
+    std::cout << line << "\n";
+    return true;
+  });
+  std::cout.flush();
+  return s.ok() ? 0 : Error(s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) return Usage("no command");
+  const std::string command = positional[1];
+  std::vector<std::string> args(positional.begin() + 2, positional.end());
+
+  auto client = Client::Connect({.address = absl::GetFlag(FLAGS_addr),
+                                 .pki_dir = absl::GetFlag(FLAGS_pki),
+                                 .identity = absl::GetFlag(FLAGS_identity),
+                                 .timeout = absl::GetFlag(FLAGS_timeout)});
+  if (!client.ok()) return Error(client.status());
+  Client& c = **client;
+  if (command == "tokenize") return Tokenize(c, args);
+  if (command == "tokenize-batch") return TokenizeBatch(c, args);
+  if (command == "detokenize") return Detokenize(c, args);
+  if (command == "detokenize-batch") return DetokenizeBatch(c, args);
+  if (command == "lookup") return Lookup(c, args);
+  if (command == "audit") return Audit(c, args);
+  if (command == "health") {
+    absl::Status s = c.CheckHealth();
+    if (!s.ok()) return Error(s);
+    std::cout << "SERVING" << std::endl;
+    return 0;
+  }
+  return Usage(absl::StrCat("unknown command ", command));
+}

@@ -1,0 +1,211 @@
+#include "client/client.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace sandyq::client {
+namespace {
+
+namespace v1 = ::sandyq::v1;
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+absl::StatusOr<std::string> Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::optional<v1::FieldType> ParseFieldType(const std::string& name) {
+  v1::FieldType type;
+  std::string upper = absl::AsciiStrToUpper(name);
+  if (!absl::StartsWith(upper, "FIELD_TYPE_")) {
+    upper = absl::StrCat("FIELD_TYPE_", upper);
+  }
+  if (!v1::FieldType_Parse(upper, &type) ||
+      type == v1::FIELD_TYPE_UNSPECIFIED) {
+    return std::nullopt;
+  }
+  return type;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> LoadCredentials(
+    const ClientOptions& options) {
+  if (options.identity.empty()) {
+    return absl::InvalidArgumentError("identity: required");
+  }
+  absl::StatusOr<std::string> ca = Slurp(options.pki_dir + "/ca.crt");
+  absl::StatusOr<std::string> cert =
+      Slurp(absl::StrCat(options.pki_dir, "/", options.identity, ".crt"));
+  absl::StatusOr<std::string> key =
+      Slurp(absl::StrCat(options.pki_dir, "/", options.identity, ".key"));
+  for (const auto* s : {&ca, &cert, &key}) {
+    if (!s->ok()) return s->status();
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = *ca;
+  ssl.pem_cert_chain = *cert;
+  ssl.pem_private_key = *key;
+  return grpc::SslCredentials(ssl);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
+    const ClientOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      LoadCredentials(options);
+  if (!creds.ok()) return creds.status();
+  return std::unique_ptr<Client>(
+      new Client(grpc::CreateChannel(options.address, *creds), options.timeout));
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
+    : channel_(std::move(channel)),
+      tokenizer_(v1::Tokenizer::NewStub(channel_)),
+      audit_(v1::Audit::NewStub(channel_)),
+      timeout_(timeout) {}
+
+void Client::SetDeadline(grpc::ClientContext* context) const {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+}
+
+absl::StatusOr<std::string> Client::Tokenize(const std::string& subject_id,
+                                             v1::FieldType type,
+                                             const std::string& value,
+                                             const std::string& source) {
+  v1::TokenizeRequest request;
+  request.set_subject_id(subject_id);
+  request.set_type(type);
+  request.set_value(value);
+  request.set_source(source);
+  v1::TokenizeResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(tokenizer_->Tokenize(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return response.token();
+}
+
+absl::StatusOr<v1::TokenizeBatchResponse> Client::TokenizeBatch(
+    const v1::TokenizeBatchRequest& request) {
+  v1::TokenizeBatchResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(tokenizer_->TokenizeBatch(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::DetokenizeResponse> Client::Detokenize(
+    const std::string& token, const std::string& purpose,
+    const std::string& justification) {
+  v1::DetokenizeRequest request;
+  request.set_token(token);
+  request.set_purpose(purpose);
+  request.set_justification(justification);
+  v1::DetokenizeResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(tokenizer_->Detokenize(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::DetokenizeBatchResponse> Client::DetokenizeBatch(
+    const v1::DetokenizeBatchRequest& request) {
+  v1::DetokenizeBatchResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s =
+          FromGrpc(tokenizer_->DetokenizeBatch(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::StatusOr<std::vector<std::string>> Client::Lookup(
+    v1::FieldType type, const std::string& value, const std::string& purpose) {
+  v1::LookupRequest request;
+  request.set_type(type);
+  request.set_value(value);
+  request.set_purpose(purpose);
+  v1::LookupResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(tokenizer_->Lookup(&context, request, &response));
+      !s.ok()) {
+    return s;
+  }
+  return std::vector<std::string>(response.tokens().begin(),
+                                  response.tokens().end());
+}
+
+absl::Status Client::QueryAudit(
+    const v1::AuditQueryRequest& request,
+    const std::function<bool(const v1::AuditEvent&)>& visit) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  std::unique_ptr<grpc::ClientReader<v1::AuditEvent>> reader =
+      audit_->Query(&context, request);
+  v1::AuditEvent event;
+  while (reader->Read(&event)) {
+    if (!visit(event)) {
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (s.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
+  return FromGrpc(s);
+}
+
+absl::StatusOr<v1::AuditVerifyResponse> Client::VerifyAudit() {
+  v1::AuditVerifyResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(
+          audit_->Verify(&context, v1::AuditVerifyRequest(), &response));
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::Status Client::CheckHealth() {
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(stub->Check(&context, request, &response)); !s.ok()) {
+    return s;
+  }
+  if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError("server is not serving");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sandyq::client

@@ -1,0 +1,85 @@
+#ifndef SANDYQ_CLIENT_CLIENT_H_
+#define SANDYQ_CLIENT_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include <optional>
+
+#include "grpcpp/channel.h"
+#include "grpcpp/security/credentials.h"
+#include "sandyq/v1/audit.grpc.pb.h"
+#include "sandyq/v1/tokenizer.grpc.pb.h"
+
+namespace sandyq::client {
+
+struct ClientOptions {
+  std::string address = "127.0.0.1:7443";
+  // A directory with ca.crt, <identity>.crt and <identity>.key, as
+  // `sandyqd --dev` writes into <data_dir>/pki.
+  std::string pki_dir = "var/dev/pki";
+  std::string identity;
+  absl::Duration timeout = absl::Seconds(10);  // deadline of every call
+};
+
+// A sandyq client over mTLS. Every call has the configured deadline and
+// returns the server's status as an absl::Status with the same code.
+// Thread-safe; share one Client (and its channel) across threads.
+class Client {
+ public:
+  // Reads the identity's certificate and key and the CA from the PKI dir.
+  // Does not contact the server.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(
+      const ClientOptions& options);
+
+  absl::StatusOr<std::string> Tokenize(const std::string& subject_id,
+                                       sandyq::v1::FieldType type,
+                                       const std::string& value,
+                                       const std::string& source = "");
+  absl::StatusOr<sandyq::v1::TokenizeBatchResponse> TokenizeBatch(
+      const sandyq::v1::TokenizeBatchRequest& request);
+  absl::StatusOr<sandyq::v1::DetokenizeResponse> Detokenize(
+      const std::string& token, const std::string& purpose,
+      const std::string& justification = "");
+  absl::StatusOr<sandyq::v1::DetokenizeBatchResponse> DetokenizeBatch(
+      const sandyq::v1::DetokenizeBatchRequest& request);
+  absl::StatusOr<std::vector<std::string>> Lookup(sandyq::v1::FieldType type,
+                                                  const std::string& value,
+                                                  const std::string& purpose);
+  // Calls `visit` for each streamed event until it returns false.
+  absl::Status QueryAudit(
+      const sandyq::v1::AuditQueryRequest& request,
+      const std::function<bool(const sandyq::v1::AuditEvent&)>& visit);
+  absl::StatusOr<sandyq::v1::AuditVerifyResponse> VerifyAudit();
+  // OK if grpc.health.v1.Health reports SERVING for the whole server.
+  absl::Status CheckHealth();
+
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+
+ private:
+  Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
+  void SetDeadline(grpc::ClientContext* context) const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<sandyq::v1::Tokenizer::Stub> tokenizer_;
+  std::unique_ptr<sandyq::v1::Audit::Stub> audit_;
+  const absl::Duration timeout_;
+};
+
+// "phone" -> FIELD_TYPE_PHONE etc. (the suffix of the enum name, any case);
+// nullopt if unknown.
+std::optional<sandyq::v1::FieldType> ParseFieldType(const std::string& name);
+
+// The credentials Connect() uses, for callers that build their own channel
+// (the load generator).
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> LoadCredentials(
+    const ClientOptions& options);
+
+}  // namespace sandyq::client
+
+#endif  // SANDYQ_CLIENT_CLIENT_H_

@@ -1,0 +1,436 @@
+#include "server/audit/audit_log.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "sandyq/internal/v1/records.pb.h"
+#include "server/crypto/hash.h"
+#include "server/platform/log.h"
+#include "server/storage/encoding.h"
+
+namespace sandyq::audit {
+namespace {
+
+using storage::Table;
+
+constexpr absl::string_view kHeadKey = "audit_head";
+constexpr char kSubjectIndexTag = 's';
+constexpr char kIdentityIndexTag = 'i';
+
+std::string SubjectIndexPrefix(absl::string_view subject_hash) {
+  return absl::StrCat(absl::string_view(&kSubjectIndexTag, 1), subject_hash);
+}
+std::string IdentityIndexPrefix(absl::string_view identity) {
+  return absl::StrCat(absl::string_view(&kIdentityIndexTag, 1), identity,
+                      absl::string_view("\0", 1));
+}
+
+int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+std::string SerializeBody(const StoredEvent& e) {
+  internal::v1::AuditEventBody body;
+  body.set_seq(e.seq);
+  body.set_time_micros(ToMicros(e.time));
+  body.set_identity(e.event.identity);
+  body.set_organisation(e.event.organisation);
+  body.set_country(e.event.country);
+  body.set_rpc(e.event.rpc);
+  body.set_subject_hash(e.event.subject_hash);
+  body.set_token(e.event.token);
+  body.set_field_type(e.event.field_type);
+  body.set_purpose(e.event.purpose);
+  body.set_justification(e.event.justification);
+  body.set_decision(static_cast<int>(e.event.decision));
+  body.set_rule(e.event.rule);
+  body.set_code(e.event.code);
+  body.set_prev_hash(e.prev_hash);
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  body.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
+absl::StatusOr<StoredEvent> ParseBody(absl::string_view bytes) {
+  internal::v1::AuditEventBody body;
+  if (!body.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("audit event does not decode");
+  }
+  StoredEvent e;
+  e.seq = body.seq();
+  e.time = absl::FromUnixMicros(body.time_micros());
+  e.event.identity = body.identity();
+  e.event.organisation = body.organisation();
+  e.event.country = body.country();
+  e.event.rpc = body.rpc();
+  e.event.subject_hash = body.subject_hash();
+  e.event.token = body.token();
+  e.event.field_type = body.field_type();
+  e.event.purpose = body.purpose();
+  e.event.justification = body.justification();
+  e.event.decision = static_cast<Decision>(body.decision());
+  e.event.rule = body.rule();
+  e.event.code = body.code();
+  e.prev_hash = body.prev_hash();
+  return e;
+}
+
+}  // namespace
+
+std::string EncodeEvent(const StoredEvent& event) {
+  internal::v1::StoredAuditEvent stored;
+  stored.set_event(SerializeBody(event));
+  stored.set_hash(event.hash);
+  return stored.SerializeAsString();
+}
+
+absl::StatusOr<StoredEvent> DecodeEvent(absl::string_view bytes) {
+  internal::v1::StoredAuditEvent stored;
+  if (!stored.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("audit record does not decode");
+  }
+  absl::StatusOr<StoredEvent> e = ParseBody(stored.event());
+  if (!e.ok()) return e.status();
+  e->hash = stored.hash();
+  return e;
+}
+
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
+    storage::Store* store, const platform::Clock* clock, Options options) {
+  uint64_t seq = 0;
+  std::string hash(crypto::kSha256Size, '\0');
+  absl::Time time = absl::InfinitePast();
+  absl::StatusOr<std::string> head = store->Get(Table::kMeta, kHeadKey);
+  if (head.ok()) {
+    internal::v1::AuditHead h;
+    if (!h.ParseFromString(*head) || h.hash().size() != crypto::kSha256Size) {
+      return absl::DataLossError("audit head record does not decode");
+    }
+    seq = h.seq();
+    hash = h.hash();
+    absl::StatusOr<std::string> last = store->Get(Table::kAudit, storage::EncodeU64(seq));
+    if (!last.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("audit head names event ", seq, ", which is missing"));
+    }
+    absl::StatusOr<StoredEvent> e = DecodeEvent(*last);
+    if (!e.ok()) return e.status();
+    time = e->time;
+  } else if (!absl::IsNotFound(head.status())) {
+    return head.status();
+  }
+  return std::unique_ptr<AuditLog>(
+      new AuditLog(store, clock, options, seq, std::move(hash), time));
+}
+
+AuditLog::AuditLog(storage::Store* store, const platform::Clock* clock,
+                   Options options, uint64_t head_seq, std::string head_hash,
+                   absl::Time head_time)
+    : store_(store),
+      clock_(clock),
+      options_(options),
+      head_seq_(head_seq),
+      head_hash_(std::move(head_hash)),
+      head_time_(head_time),
+      durable_seq_(head_seq) {
+  writer_ = std::thread([this] { WriterLoop(); });
+  completer_ = std::thread([this] { CompletionLoop(); });
+}
+
+AuditLog::~AuditLog() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  writer_.join();
+  completer_.join();
+}
+
+void AuditLog::Commit(storage::WriteBatch data, std::vector<Event> events,
+                      Done done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queue_.push_back({std::move(data), std::move(events), std::move(done)});
+      return;
+    }
+  }
+  std::move(done)(absl::UnavailableError("audit log is shutting down"));
+}
+
+absl::Status AuditLog::CommitAndWait(storage::WriteBatch data,
+                                     std::vector<Event> events) {
+  absl::Notification written;
+  absl::Status result;
+  Commit(std::move(data), std::move(events), [&](absl::Status s) {
+    result = std::move(s);
+    written.Notify();
+  });
+  written.WaitForNotification();
+  return result;
+}
+
+void AuditLog::WriterLoop() {
+  for (;;) {
+    std::vector<Pending> group;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](AuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->stopping_ || !self->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) {  // stopping, and everything is written
+        absl::MutexLock done_lock(&done_mu_);
+        writer_finished_ = true;
+        return;
+      }
+      while (!queue_.empty() && group.size() < options_.max_group) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+
+    const uint64_t start_seq = head_seq_;
+    const std::string start_hash = head_hash_;
+    const absl::Time start_time = head_time_;
+    // Time never runs backwards in the log, even if the wall clock does.
+    absl::Time now = std::max(clock_->Now(), head_time_);
+
+    storage::WriteBatch batch;
+    for (Pending& p : group) {
+      batch.Append(std::move(p.data));
+      for (Event& ev : p.events) {
+        StoredEvent stored;
+        stored.seq = head_seq_ + 1;
+        stored.time = now;
+        stored.prev_hash = head_hash_;
+        stored.event = std::move(ev);
+        std::string body = SerializeBody(stored);
+        stored.hash = crypto::Sha256(body);
+        internal::v1::StoredAuditEvent record;
+        record.set_event(std::move(body));
+        record.set_hash(stored.hash);
+        const std::string seq_key = storage::EncodeU64(stored.seq);
+        batch.Put(Table::kAudit, seq_key, record.SerializeAsString());
+        if (!stored.event.subject_hash.empty()) {
+          batch.Put(Table::kAuditIndex,
+                    SubjectIndexPrefix(stored.event.subject_hash) + seq_key, "");
+        }
+        batch.Put(Table::kAuditIndex,
+                  IdentityIndexPrefix(stored.event.identity) + seq_key, "");
+        head_seq_ = stored.seq;
+        head_hash_ = std::move(stored.hash);
+        head_time_ = now;
+      }
+    }
+    if (head_seq_ != start_seq) {
+      internal::v1::AuditHead head;
+      head.set_seq(head_seq_);
+      head.set_hash(head_hash_);
+      batch.Put(Table::kMeta, kHeadKey, head.SerializeAsString());
+    }
+
+    absl::Status status = store_->Write(batch, {.sync = options_.sync});
+    if (status.ok()) {
+      durable_seq_.store(head_seq_);
+    } else {
+      // Nothing was written: give the sequence numbers back.
+      head_seq_ = start_seq;
+      head_hash_ = start_hash;
+      head_time_ = start_time;
+      platform::LogError(absl::StrCat("audit log write failed: ",
+                                      status.ToString()));
+    }
+    absl::MutexLock done_lock(&done_mu_);
+    written_.push_back({std::move(group), std::move(status)});
+  }
+}
+
+void AuditLog::CompletionLoop() {
+  for (;;) {
+    Written written;
+    {
+      absl::MutexLock lock(&done_mu_);
+      done_mu_.Await(absl::Condition(
+          +[](AuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->done_mu_) {
+            return self->writer_finished_ || !self->written_.empty();
+          },
+          this));
+      if (written_.empty()) return;  // the writer has finished
+      written = std::move(written_.front());
+      written_.pop_front();
+    }
+    for (Pending& p : written.group) std::move(p.done)(written.status);
+  }
+}
+
+absl::StatusOr<StoredEvent> AuditLog::ReadEvent(uint64_t seq) const {
+  absl::StatusOr<std::string> bytes =
+      store_->Get(Table::kAudit, storage::EncodeU64(seq));
+  if (!bytes.ok()) return bytes.status();
+  return DecodeEvent(*bytes);
+}
+
+absl::StatusOr<uint64_t> AuditLog::FirstSeqAtOrAfter(absl::Time t,
+                                                     uint64_t last) const {
+  // Event times never decrease with the sequence number: binary search.
+  uint64_t lo = 1, hi = last + 1;
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    absl::StatusOr<StoredEvent> e = ReadEvent(mid);
+    if (!e.ok()) return e.status();
+    if (e->time < t) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+absl::Status AuditLog::Query(
+    const Filter& filter,
+    const std::function<bool(const StoredEvent&)>& visit) const {
+  const uint64_t last = durable_seq_.load();
+  uint64_t after = filter.after_seq;
+  if (filter.since != absl::InfinitePast()) {
+    absl::StatusOr<uint64_t> first = FirstSeqAtOrAfter(filter.since, last);
+    if (!first.ok()) return first.status();
+    after = std::max(after, *first - 1);
+  }
+  size_t emitted = 0;
+  absl::Status inner;
+  auto consider = [&](const StoredEvent& e) {
+    if (e.seq > last) return false;
+    if (e.time >= filter.until) return false;
+    if (e.time < filter.since) return true;
+    if (!filter.subject_hash.empty() &&
+        e.event.subject_hash != filter.subject_hash) {
+      return true;
+    }
+    if (!filter.identity.empty() && e.event.identity != filter.identity) {
+      return true;
+    }
+    if (!visit(e)) return false;
+    ++emitted;
+    return filter.limit == 0 || emitted < filter.limit;
+  };
+
+  // Walk the narrowest index: by subject, by identity, or the log itself.
+  std::string prefix;
+  if (!filter.subject_hash.empty()) {
+    prefix = SubjectIndexPrefix(filter.subject_hash);
+  } else if (!filter.identity.empty()) {
+    prefix = IdentityIndexPrefix(filter.identity);
+  }
+  if (!prefix.empty()) {
+    absl::Status s = store_->Scan(
+        Table::kAuditIndex, prefix, prefix + storage::EncodeU64(after),
+        [&](absl::string_view key, absl::string_view) {
+          std::optional<uint64_t> seq =
+              storage::DecodeU64(key.substr(prefix.size()));
+          if (!seq) {
+            inner = absl::DataLossError("audit index key does not decode");
+            return false;
+          }
+          absl::StatusOr<StoredEvent> e = ReadEvent(*seq);
+          if (!e.ok()) {
+            inner = e.status();
+            return false;
+          }
+          return consider(*e);
+        });
+    return s.ok() ? inner : s;
+  }
+  absl::Status s = store_->Scan(
+      Table::kAudit, "", after == 0 ? "" : storage::EncodeU64(after),
+      [&](absl::string_view, absl::string_view value) {
+        absl::StatusOr<StoredEvent> e = DecodeEvent(value);
+        if (!e.ok()) {
+          inner = e.status();
+          return false;
+        }
+        return consider(*e);
+      });
+  return s.ok() ? inner : s;
+}
+
+absl::StatusOr<AuditLog::VerifyResult> AuditLog::Verify() const {
+  // Check events up to the last one this process knows to be durable; the
+  // head record on disk must agree with it.
+  const uint64_t bound = durable_seq_.load();
+  VerifyResult result;
+  uint64_t expect_seq = 1;
+  std::string prev_hash(crypto::kSha256Size, '\0');
+  auto fail = [&](uint64_t seq, std::string reason) {
+    result.ok = false;
+    result.first_bad_seq = seq;
+    result.reason = std::move(reason);
+    return false;
+  };
+  absl::Status s = store_->Scan(
+      Table::kAudit, "", "", [&](absl::string_view key, absl::string_view value) {
+        std::optional<uint64_t> seq = storage::DecodeU64(key);
+        if (!seq) return fail(expect_seq, "malformed event key");
+        if (*seq > bound) return false;  // appended after we started
+        if (*seq != expect_seq) {
+          return fail(expect_seq,
+                      absl::StrCat("event ", expect_seq, " is missing"));
+        }
+        internal::v1::StoredAuditEvent record;
+        if (!record.ParseFromArray(value.data(),
+                                   static_cast<int>(value.size()))) {
+          return fail(*seq, "event record does not decode");
+        }
+        absl::StatusOr<StoredEvent> body = ParseBody(record.event());
+        if (!body.ok()) return fail(*seq, "event body does not decode");
+        if (body->seq != *seq) {
+          return fail(*seq, "event body names another sequence number");
+        }
+        const std::string hash = crypto::Sha256(record.event());
+        if (!crypto::ConstantTimeEquals(hash, record.hash())) {
+          return fail(*seq, "event hash does not match its contents");
+        }
+        if (!crypto::ConstantTimeEquals(body->prev_hash, prev_hash)) {
+          return fail(*seq,
+                      "previous-hash link does not match the event before");
+        }
+        prev_hash = hash;
+        ++result.events_checked;
+        ++expect_seq;
+        return true;
+      });
+  if (!s.ok()) return s;
+  if (!result.ok) return result;
+  if (result.events_checked != bound) {
+    fail(result.events_checked + 1,
+         absl::StrCat("log ends at event ", result.events_checked,
+                      " but event ", bound, " was written"));
+    return result;
+  }
+  if (bound == 0) return result;
+  absl::StatusOr<std::string> head_bytes = store_->Get(Table::kMeta, kHeadKey);
+  if (absl::IsNotFound(head_bytes.status())) {
+    fail(bound, "head record is missing");
+    return result;
+  }
+  if (!head_bytes.ok()) return head_bytes.status();
+  internal::v1::AuditHead head;
+  if (!head.ParseFromString(*head_bytes)) {
+    fail(bound, "head record does not decode");
+  } else if (head.seq() < bound) {
+    fail(head.seq() + 1, "head record names an earlier event than was written");
+  } else if (head.seq() == bound &&
+             !crypto::ConstantTimeEquals(head.hash(), prev_hash)) {
+    fail(bound, "last event does not match the head record");
+  }
+  return result;
+}
+
+}  // namespace sandyq::audit

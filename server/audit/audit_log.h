@@ -1,0 +1,148 @@
+#ifndef SANDYQ_SERVER_AUDIT_AUDIT_LOG_H_
+#define SANDYQ_SERVER_AUDIT_AUDIT_LOG_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/audit/event.h"
+#include "server/platform/clock.h"
+#include "server/storage/store.h"
+
+namespace sandyq::audit {
+
+// The tamper-evident access log, and the one durable write path of the vault.
+//
+// Every event gets the next sequence number and carries the SHA-256 hash of
+// the event before it; its own hash is SHA-256 over its serialized body
+// (docs/storage-format.md). An event is written in the same atomic batch as
+// the data it accompanies (a new token, a rectified value), so either both
+// survive a crash or neither does.
+//
+// Commits are grouped: one writer thread takes every commit queued while the
+// previous write was syncing, chains their events, and writes them all in one
+// synced RocksDB batch (group commit). No caller thread waits for an fsync;
+// each commit's `done` runs on the log's completion thread once its batch is
+// durable, while the writer is already writing the next group.
+//
+// Thread-safe.
+class AuditLog {
+ public:
+  struct Options {
+    // Sync the WAL before acknowledging. Only benchmarks turn this off.
+    bool sync = true;
+    // Most commits written in one batch.
+    size_t max_group = 512;
+  };
+
+  // Reads the chain head from `store`. `store` and `clock` must outlive the
+  // log.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(
+      storage::Store* store, const platform::Clock* clock, Options options);
+
+  // Writes every queued commit, then stops the writer thread.
+  ~AuditLog();
+
+  using Done = absl::AnyInvocable<void(absl::Status) &&>;
+
+  // Queues `events` and `data` to be written atomically together. `done` is
+  // called exactly once, on the completion thread, with OK once they are
+  // durable or with the write's error (then nothing of them was written).
+  // Callbacks run one after another, so `done` must not block; it may call
+  // Commit again.
+  void Commit(storage::WriteBatch data, std::vector<Event> events, Done done);
+
+  // Commit, then wait for it: for startup and administrative paths, never for
+  // request handlers.
+  absl::Status CommitAndWait(storage::WriteBatch data,
+                             std::vector<Event> events);
+
+  struct Filter {
+    std::string subject_hash;  // raw; empty = any
+    std::string identity;      // empty = any
+    absl::Time since = absl::InfinitePast();   // inclusive
+    absl::Time until = absl::InfiniteFuture();  // exclusive
+    uint64_t after_seq = 0;
+    size_t limit = 0;  // 0 = no limit
+  };
+  // Calls `visit` for every stored event matching all of `filter`, in
+  // sequence order, until it returns false.
+  absl::Status Query(const Filter& filter,
+                     const std::function<bool(const StoredEvent&)>& visit) const;
+
+  struct VerifyResult {
+    bool ok = true;
+    uint64_t events_checked = 0;
+    uint64_t first_bad_seq = 0;  // 0 when ok
+    std::string reason;          // what is wrong at first_bad_seq
+  };
+  // Recomputes the chain from the first event to the head: every event must
+  // decode, have the expected sequence number, hash to its stored hash, and
+  // name the previous event's hash; the last must match the head record.
+  // Errors only if storage fails; a broken chain is a result, not an error.
+  absl::StatusOr<VerifyResult> Verify() const;
+
+  // Sequence number of the last durable event (0 if none).
+  uint64_t last_seq() const { return durable_seq_.load(); }
+
+ private:
+  struct Pending {
+    storage::WriteBatch data;
+    std::vector<Event> events;
+    Done done;
+  };
+
+  AuditLog(storage::Store* store, const platform::Clock* clock,
+           Options options, uint64_t head_seq, std::string head_hash,
+           absl::Time head_time);
+  struct Written {
+    std::vector<Pending> group;
+    absl::Status status;
+  };
+  void WriterLoop();
+  void CompletionLoop();
+  absl::StatusOr<StoredEvent> ReadEvent(uint64_t seq) const;
+  absl::StatusOr<uint64_t> FirstSeqAtOrAfter(absl::Time t,
+                                             uint64_t last) const;
+
+  // Constant after construction.
+  storage::Store* const store_;
+  const platform::Clock* const clock_;
+  const Options options_;
+
+  absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by the writer thread (read before it starts).
+  uint64_t head_seq_;
+  std::string head_hash_;
+  absl::Time head_time_;
+
+  // Groups written (or failed), waiting for their callbacks.
+  absl::Mutex done_mu_;
+  std::deque<Written> written_ ABSL_GUARDED_BY(done_mu_);
+  bool writer_finished_ ABSL_GUARDED_BY(done_mu_) = false;
+
+  std::atomic<uint64_t> durable_seq_;
+  std::thread writer_;
+  std::thread completer_;
+};
+
+// Serializes / parses one stored event (the value under audit[seq]).
+std::string EncodeEvent(const StoredEvent& event);
+absl::StatusOr<StoredEvent> DecodeEvent(absl::string_view stored);
+
+}  // namespace sandyq::audit
+
+#endif  // SANDYQ_SERVER_AUDIT_AUDIT_LOG_H_

@@ -1,0 +1,191 @@
+// sandyqd: the composition root. Flags -> configuration -> real
+// implementations -> gRPC server -> wait for a signal.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "server/audit/audit_log.h"
+#include "server/config/config.h"
+#include "server/config/dev_vault.h"
+#include "server/crypto/master_key.h"
+#include "server/platform/clock.h"
+#include "server/platform/files.h"
+#include "server/platform/log.h"
+#include "server/platform/random.h"
+#include "server/policy/policy.h"
+#include "server/service/grpc_server.h"
+#include "server/storage/store.h"
+#include "server/vault/vault.h"
+
+ABSL_FLAG(bool, dev, false,
+          "Run a development vault in --data_dir, creating a dev CA, "
+          "certificates, a file master key and the sample policy on first "
+          "run.");
+ABSL_FLAG(std::string, data_dir, "var/dev", "Development vault directory (--dev).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7443",
+          "Address to listen on (--dev); port 0 picks a free port.");
+ABSL_FLAG(std::string, config, "",
+          "Production configuration file (text-format sandyq.v1.ServerConfig).");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGTERM, how long calls in flight may take to finish.");
+
+namespace sandyq {
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "sandyqd: " << status.message() << std::endl;
+  std::cerr << "sandyqd: not started" << std::endl;
+  return 1;
+}
+
+absl::StatusOr<std::shared_ptr<const policy::Policy>> LoadPolicy(
+    const std::string& path) {
+  absl::StatusOr<std::string> text = platform::ReadFile(path);
+  if (!text.ok()) return text.status();
+  return policy::Policy::Parse(*text, path);
+}
+
+int Run() {
+  std::string config_path = absl::GetFlag(FLAGS_config);
+  if (absl::GetFlag(FLAGS_dev)) {
+    if (!config_path.empty()) {
+      return Fail(absl::InvalidArgumentError("--dev and --config exclude each other"));
+    }
+    absl::StatusOr<std::string> dev = config::PrepareDevVault(
+        absl::GetFlag(FLAGS_data_dir), absl::GetFlag(FLAGS_listen));
+    if (!dev.ok()) return Fail(dev.status());
+    config_path = *dev;
+  } else if (config_path.empty()) {
+    return Fail(absl::InvalidArgumentError("give --config FILE, or --dev"));
+  }
+
+  absl::StatusOr<sandyq::v1::ServerConfig> cfg =
+      config::LoadServerConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
+      LoadPolicy(cfg->policy_file());
+  if (!policy.ok()) return Fail(policy.status());
+
+  if (absl::Status s = platform::MakeDirs(cfg->data_dir(), 0700); !s.ok()) {
+    return Fail(s);
+  }
+  if (absl::Status s = platform::CheckOwnerOnly(cfg->data_dir()); !s.ok()) {
+    return Fail(s);
+  }
+  absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> master =
+      crypto::OpenFileMasterKey(cfg->master_key().file().path(),
+                                platform::SystemRandom());
+  if (!master.ok()) return Fail(master.status());
+
+  absl::StatusOr<std::string> cert = platform::ReadFile(cfg->tls().cert_file());
+  absl::StatusOr<std::string> key = platform::ReadFile(cfg->tls().key_file());
+  absl::StatusOr<std::string> ca = platform::ReadFile(cfg->tls().client_ca_file());
+  for (const auto* s : {&cert, &key, &ca}) {
+    if (!s->ok()) return Fail(s->status());
+  }
+  if (absl::Status s = platform::CheckOwnerOnly(cfg->tls().key_file()); !s.ok()) {
+    return Fail(s);
+  }
+
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::OpenRocksDbStore({.path = cfg->data_dir()});
+  if (!store.ok()) return Fail(store.status());
+  const bool sync = !cfg->storage().unsafe_skip_sync();
+  if (!sync) {
+    platform::LogWarning(
+        "storage.unsafe_skip_sync is set: acknowledged writes can be lost");
+  }
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log = audit::AuditLog::Open(
+      store->get(), &platform::RealClock(), {.sync = sync});
+  if (!log.ok()) return Fail(log.status());
+
+  absl::StatusOr<std::unique_ptr<vault::Vault>> vault = vault::Vault::Open(
+      {.store = store->get(),
+       .log = log->get(),
+       .master = master->get(),
+       .clock = &platform::RealClock(),
+       .random = &platform::SystemRandom(),
+       .policy = *policy},
+      {.residency_country = cfg->residency_country()});
+  if (!vault.ok()) return Fail(vault.status());
+
+  absl::StatusOr<std::unique_ptr<service::GrpcServer>> server =
+      service::GrpcServer::Start({.listen = cfg->listen(),
+                                  .cert_pem = *cert,
+                                  .key_pem = *key,
+                                  .client_ca_pem = *ca,
+                                  .trust_domain = cfg->tls().trust_domain()},
+                                 vault->get());
+  if (!server.ok()) return Fail(server.status());
+
+  platform::LogInfo(absl::StrCat(
+      "residency country ", cfg->residency_country(), "; master key ",
+      (*master)->Describe(), "; policy ", cfg->policy_file(), " with ",
+      (*policy)->IdentityNames().size(), " identities"));
+  // Tests and scripts wait for this line on stdout.
+  std::cout << "sandyqd: serving on " << (*server)->address() << std::endl;
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      absl::StatusOr<std::shared_ptr<const policy::Policy>> fresh =
+          LoadPolicy(cfg->policy_file());
+      if (fresh.ok()) {
+        (*vault)->SetPolicy(*std::move(fresh));
+        platform::LogInfo("policy reloaded");
+      } else {
+        platform::LogError(absl::StrCat("policy not reloaded; keeping the old one:\n",
+                                        fresh.status().message()));
+      }
+      continue;
+    }
+    platform::LogInfo(absl::StrCat("signal ", sig, ": draining calls in flight"));
+    break;
+  }
+  (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_drain_timeout));
+  (*server)->Wait();
+  server->reset();
+  vault->reset();
+  log->reset();  // writes everything queued before it returns
+  store->reset();
+  platform::LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace sandyq
+
+int main(int argc, char** argv) {
+  // Signals are taken by sigwait in Run(); block them before any thread
+  // (gRPC, RocksDB) starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // Debian's Abseil is built with mutex deadlock detection on (BUILD-NOTES).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  absl::SetProgramUsageMessage(
+      "sandyqd --dev [--data_dir DIR] [--listen HOST:PORT]\n"
+      "sandyqd --config FILE");
+  absl::ParseCommandLine(argc, argv);
+  return sandyq::Run();
+}

@@ -1,0 +1,73 @@
+#include "server/service/grpc_server.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "server/service/audit_service.h"
+#include "server/service/tokenizer_service.h"
+
+namespace sandyq::service {
+
+struct GrpcServer::Services {
+  Services(vault::Vault* vault, const std::string& trust_domain)
+      : tokenizer(vault, trust_domain), audit(vault, trust_domain) {}
+  TokenizerService tokenizer;
+  AuditService audit;
+};
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const ServerOptions& options, vault::Vault* vault) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::SslServerCredentialsOptions ssl(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = options.client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({options.key_pem, options.cert_pem});
+
+  std::unique_ptr<GrpcServer> server(new GrpcServer);
+  server->services_ = std::make_unique<Services>(vault, options.trust_domain);
+
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::SslServerCredentials(ssl),
+                           &port);
+  builder.RegisterService(&server->services_->tokenizer);
+  builder.RegisterService(&server->services_->audit);
+  // Values are small; refuse oversized messages before they are parsed.
+  builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        " (address in use, or bad TLS certificate or key)"));
+  }
+  const std::string host =
+      options.listen.substr(0, options.listen.rfind(':'));
+  server->address_ = absl::StrCat(host, ":", port);
+  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  return server;
+}
+
+GrpcServer::~GrpcServer() {
+  if (server_ != nullptr) {
+    Shutdown(absl::Now());
+    Wait();
+  }
+}
+
+void GrpcServer::Shutdown(absl::Time deadline) {
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+  server_->Shutdown(absl::ToChronoTime(deadline));
+}
+
+void GrpcServer::Wait() { server_->Wait(); }
+
+}  // namespace sandyq::service

@@ -1,0 +1,31 @@
+#include "server/storage/encoding.h"
+
+namespace sandyq::storage {
+namespace {
+
+template <typename T>
+std::string Encode(T v) {
+  std::string out(sizeof(T), '\0');
+  for (size_t i = 0; i < sizeof(T); ++i) {
+    out[sizeof(T) - 1 - i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+template <typename T>
+std::optional<T> Decode(absl::string_view bytes) {
+  if (bytes.size() != sizeof(T)) return std::nullopt;
+  T v = 0;
+  for (unsigned char c : bytes) v = static_cast<T>((v << 8) | c);
+  return v;
+}
+
+}  // namespace
+
+std::string EncodeU32(uint32_t v) { return Encode(v); }
+std::string EncodeU64(uint64_t v) { return Encode(v); }
+std::optional<uint32_t> DecodeU32(absl::string_view b) { return Decode<uint32_t>(b); }
+std::optional<uint64_t> DecodeU64(absl::string_view b) { return Decode<uint64_t>(b); }
+
+}  // namespace sandyq::storage

@@ -1,0 +1,21 @@
+#ifndef SANDYQ_SERVER_STORAGE_ENCODING_H_
+#define SANDYQ_SERVER_STORAGE_ENCODING_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace sandyq::storage {
+
+// Big-endian fixed-width integers, so keys sort in numeric order.
+std::string EncodeU32(uint32_t v);
+std::string EncodeU64(uint64_t v);
+// nullopt unless `bytes` is exactly 4 (resp. 8) bytes long.
+std::optional<uint32_t> DecodeU32(absl::string_view bytes);
+std::optional<uint64_t> DecodeU64(absl::string_view bytes);
+
+}  // namespace sandyq::storage
+
+#endif  // SANDYQ_SERVER_STORAGE_ENCODING_H_

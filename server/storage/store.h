@@ -1,0 +1,108 @@
+#ifndef SANDYQ_SERVER_STORAGE_STORE_H_
+#define SANDYQ_SERVER_STORAGE_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace sandyq::storage {
+
+// The tables of a vault. Each is a separate key space (a RocksDB column
+// family); docs/storage-format.md lists their keys and values.
+enum class Table : int {
+  kMeta = 0,        // vault record, audit head
+  kKeys = 1,        // KEK records by version
+  kSubjects = 2,    // subject records by subject hash
+  kFields = 3,      // field records by token
+  kIndex = 4,       // blind index, dedup index, subject -> tokens
+  kAudit = 5,       // access-log events by sequence number
+  kAuditIndex = 6,  // access-log events by subject and by identity
+};
+inline constexpr int kTableCount = 7;
+
+// Puts and deletes applied all together or not at all.
+class WriteBatch {
+ public:
+  struct Op {
+    Table table;
+    bool is_delete;
+    std::string key;
+    std::string value;
+  };
+
+  void Put(Table table, absl::string_view key, absl::string_view value) {
+    ops_.push_back({table, false, std::string(key), std::string(value)});
+  }
+  void Delete(Table table, absl::string_view key) {
+    ops_.push_back({table, true, std::string(key), std::string()});
+  }
+  // Appends `other`'s operations after this batch's.
+  void Append(WriteBatch&& other) {
+    for (auto& op : other.ops_) ops_.push_back(std::move(op));
+    other.ops_.clear();
+  }
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  size_t size() const { return ops_.size(); }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+struct WriteOptions {
+  // Sync the write-ahead log before returning (an acknowledged write then
+  // survives a crash or power loss).
+  bool sync = true;
+};
+
+// Ordered key-value storage: bytes in, bytes out. Knows nothing of crypto,
+// records or gRPC. Modelled on LevelDB's DB. Thread-safe: any number of
+// readers and writers at once; a Write is atomic and, once it returns OK, is
+// visible to every later Get and Scan.
+class Store {
+ public:
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
+
+  // The value of `key`; NotFound if absent; another error if the store
+  // failed.
+  virtual absl::StatusOr<std::string> Get(Table table,
+                                          absl::string_view key) const = 0;
+
+  // Applies every operation in `batch` atomically.
+  virtual absl::Status Write(const WriteBatch& batch,
+                             const WriteOptions& options) = 0;
+
+  // Calls `visit` for each key that starts with `prefix` and sorts after
+  // `start_after` (empty: from the first), in key order, until `visit`
+  // returns false or the keys run out. Sees a consistent snapshot.
+  using Visitor =
+      std::function<bool(absl::string_view key, absl::string_view value)>;
+  virtual absl::Status Scan(Table table, absl::string_view prefix,
+                            absl::string_view start_after,
+                            const Visitor& visit) const = 0;
+
+  // Flushes memtables and compacts every table, so deleted values leave the
+  // data files (erasure, tests). Blocks; not for the request path.
+  virtual absl::Status CompactAll() = 0;
+};
+
+struct RocksDbOptions {
+  std::string path;
+  bool create_if_missing = true;
+};
+
+// Opens (or creates) a RocksDB store under `options.path`.
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
+    const RocksDbOptions& options);
+
+}  // namespace sandyq::storage
+
+#endif  // SANDYQ_SERVER_STORAGE_STORE_H_

@@ -1,0 +1,283 @@
+// Tokenizer.Detokenize, Tokenizer.DetokenizeBatch and Tokenizer.Lookup.
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "sandyq/internal/v1/records.pb.h"
+#include "server/crypto/aead.h"
+#include "server/fields/fields.h"
+#include "server/fields/token.h"
+#include "server/vault/input.h"
+#include "server/vault/records.h"
+#include "server/vault/vault.h"
+
+namespace sandyq::vault {
+
+namespace pb = ::sandyq::internal::v1;
+using storage::Table;
+
+constexpr absl::string_view kDetokenizeRpc = "Tokenizer.Detokenize";
+constexpr absl::string_view kDetokenizeBatchRpc = "Tokenizer.DetokenizeBatch";
+constexpr absl::string_view kLookupRpc = "Tokenizer.Lookup";
+
+struct Vault::RevealItem {
+  DetokenizeInput input;
+  audit::Event event;
+  absl::StatusOr<Revealed> result = absl::UnknownError("not processed");
+};
+
+void Vault::Detokenize(const Caller& caller, DetokenizeInput input,
+                       Callback<Revealed> done) {
+  std::vector<DetokenizeInput> inputs;
+  inputs.push_back(std::move(input));
+  DetokenizeBatch(caller, std::move(inputs),
+                  [done = std::move(done)](
+                      absl::StatusOr<DetokenizeResults> results) mutable {
+                    if (!results.ok()) {
+                      std::move(done)(results.status());
+                    } else {
+                      std::move(done)(std::move(results->front()));
+                    }
+                  });
+}
+
+void Vault::DetokenizeBatch(const Caller& caller,
+                            std::vector<DetokenizeInput> inputs,
+                            Callback<DetokenizeResults> done) {
+  const absl::string_view rpc =
+      inputs.size() == 1 ? kDetokenizeRpc : kDetokenizeBatchRpc;
+  std::shared_ptr<const policy::Policy> policy = this->policy();
+  const policy::Principal* who = policy->FindIdentity(caller.identity);
+  if (who == nullptr) {
+    audit::Event event = NewEvent(caller, nullptr, rpc);
+    event.rule = "unknown-identity";
+    return Refuse(std::move(event), audit::Decision::kDenied,
+                  absl::PermissionDeniedError(
+                      "identity: not known to the policy"),
+                  std::move(done));
+  }
+  if (inputs.empty() || inputs.size() > options_.max_batch_items) {
+    audit::Event event = NewEvent(caller, who, rpc);
+    event.rule = "input:items";
+    return Refuse(std::move(event), audit::Decision::kInvalid,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "items: between 1 and ", options_.max_batch_items,
+                      " items per batch")),
+                  std::move(done));
+  }
+
+  auto items = std::make_shared<std::vector<RevealItem>>(inputs.size());
+  std::vector<audit::Event> events;
+  events.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    RevealItem& item = (*items)[i];
+    item.input = std::move(inputs[i]);
+    item.event = NewEvent(caller, who, rpc);
+    RevealOne(*policy, *who, item);
+    item.event.code = static_cast<int>(item.result.status().code());
+    events.push_back(item.event);
+  }
+  deps_.log->Commit(
+      {}, std::move(events),
+      [items, done = std::move(done)](absl::Status written) mutable {
+        DetokenizeResults results;
+        results.reserve(items->size());
+        for (RevealItem& item : *items) {
+          if (written.ok()) {
+            results.push_back(std::move(item.result));
+          } else {
+            results.push_back(NotRecorded(written));
+          }
+        }
+        std::move(done)(std::move(results));
+      });
+}
+
+// Fills item.result and item.event (decision, rule, token, subject, type).
+void Vault::RevealOne(const policy::Policy& policy,
+                      const policy::Principal& who, RevealItem& item) const {
+  audit::Event& event = item.event;
+  const DetokenizeInput& in = item.input;
+  auto refuse = [&](audit::Decision decision, absl::string_view rule,
+                    absl::Status status) {
+    event.decision = decision;
+    event.rule = std::string(rule);
+    item.result = std::move(status);
+  };
+
+  // Record only what is shaped like a token: a caller who sends a raw value
+  // by mistake must not get it written into the log.
+  if (fields::LooksLikeToken(in.token)) event.token = in.token;
+  if (absl::Status s = CheckText("purpose", in.purpose, kMaxPurposeBytes,
+                                 /*required=*/true);
+      !s.ok()) {
+    return refuse(audit::Decision::kInvalid, "input:purpose", s);
+  }
+  event.purpose = in.purpose;
+  if (absl::Status s = CheckText("justification", in.justification,
+                                 kMaxJustificationBytes, /*required=*/false);
+      !s.ok()) {
+    return refuse(audit::Decision::kInvalid, "input:justification", s);
+  }
+  event.justification = in.justification;
+  if (event.token.empty()) {
+    return refuse(audit::Decision::kInvalid, "input:token",
+                  absl::InvalidArgumentError("token: not a sandyq token"));
+  }
+  const bool has_justification =
+      !absl::StripAsciiWhitespace(in.justification).empty();
+
+  // Refuse callers with no grant at all for this purpose before looking the
+  // token up, so they learn nothing about which tokens exist.
+  policy::Decision any = policy.RevealAnything(who, in.purpose, has_justification);
+  if (!any.allowed) {
+    return refuse(audit::Decision::kDenied, any.rule, any.ToStatus());
+  }
+
+  absl::StatusOr<std::string> bytes = deps_.store->Get(Table::kFields, in.token);
+  if (absl::IsNotFound(bytes.status())) {
+    return refuse(audit::Decision::kNotFound, "token-not-found",
+                  absl::NotFoundError("token: not found"));
+  }
+  if (!bytes.ok()) {
+    return refuse(audit::Decision::kFailed, "storage",
+                  NotRecorded(bytes.status()));
+  }
+  pb::FieldRecord record;
+  std::optional<fields::FieldType> type;
+  if (record.ParseFromString(*bytes)) {
+    type = fields::FieldTypeFromNumber(record.field_type());
+  }
+  if (!type) {
+    return refuse(audit::Decision::kFailed, "storage",
+                  absl::DataLossError("storage: the stored record is damaged"));
+  }
+  event.subject_hash = record.subject_hash();
+  event.field_type = static_cast<int>(*type);
+
+  policy::Decision decision =
+      policy.Reveal(who, in.purpose, *type, has_justification);
+  if (!decision.allowed) {
+    return refuse(audit::Decision::kDenied, decision.rule,
+                  decision.ToStatus());
+  }
+
+  absl::StatusOr<std::string> subject_bytes =
+      deps_.store->Get(Table::kSubjects, record.subject_hash());
+  if (absl::IsNotFound(subject_bytes.status())) {
+    // The subject's key is gone (erased): the value is unrecoverable.
+    return refuse(audit::Decision::kNotFound, "subject-erased",
+                  absl::NotFoundError("token: not found"));
+  }
+  if (!subject_bytes.ok()) {
+    return refuse(audit::Decision::kFailed, "storage",
+                  NotRecorded(subject_bytes.status()));
+  }
+  pb::SubjectRecord subject;
+  absl::StatusOr<crypto::SecretBytes> dek =
+      subject.ParseFromString(*subject_bytes)
+          ? keys_->UnwrapDek({subject.kek_version(), subject.wrapped_dek()},
+                             record.subject_hash())
+          : absl::DataLossError("subject record does not decode");
+  absl::StatusOr<std::string> plaintext = absl::InternalError("no key");
+  if (dek.ok()) {
+    absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
+        crypto::Aead::New(*dek, *deps_.random);
+    if (aead.ok()) {
+      plaintext = (*aead)->Decrypt(
+          record.ciphertext(),
+          keys::FieldAssociatedData(in.token, *type, record.subject_hash()));
+    }
+  }
+  if (!plaintext.ok()) {
+    return refuse(audit::Decision::kFailed, "crypto",
+                  absl::DataLossError(
+                      "crypto: the stored value failed authentication"));
+  }
+
+  const bool masked = decision.reveal == policy::Reveal::kMasked;
+  event.decision = masked ? audit::Decision::kRevealedMasked
+                          : audit::Decision::kRevealedFull;
+  event.rule = decision.rule;
+  item.result = Revealed{
+      .value = masked ? fields::Mask(*type, *plaintext) : std::move(*plaintext),
+      .type = *type,
+      .masked = masked};
+}
+
+void Vault::Lookup(const Caller& caller, LookupInput input,
+                   Callback<std::vector<std::string>> done) {
+  std::shared_ptr<const policy::Policy> policy = this->policy();
+  const policy::Principal* who = policy->FindIdentity(caller.identity);
+  audit::Event event = NewEvent(caller, who, kLookupRpc);
+  if (who == nullptr) {
+    event.rule = "unknown-identity";
+    return Refuse(std::move(event), audit::Decision::kDenied,
+                  absl::PermissionDeniedError(
+                      "identity: not known to the policy"),
+                  std::move(done));
+  }
+  if (absl::Status s = CheckText("purpose", input.purpose, kMaxPurposeBytes,
+                                 /*required=*/true);
+      !s.ok()) {
+    event.rule = "input:purpose";
+    return Refuse(std::move(event), audit::Decision::kInvalid, s,
+                  std::move(done));
+  }
+  event.purpose = input.purpose;
+  std::optional<fields::FieldType> type =
+      fields::FieldTypeFromNumber(input.field_type);
+  if (!type) {
+    event.rule = "input:type";
+    return Refuse(std::move(event), audit::Decision::kInvalid,
+                  absl::InvalidArgumentError("type: must be a known field type"),
+                  std::move(done));
+  }
+  event.field_type = static_cast<int>(*type);
+  const absl::CivilDay today =
+      absl::ToCivilDay(deps_.clock->Now(), absl::FixedTimeZone(5 * 60 * 60));
+  absl::StatusOr<fields::Normalized> normalized = fields::Normalize(
+      *type, input.value,
+      {.today = today, .strict_iin = options_.strict_iin});
+  input.value.clear();
+  if (!normalized.ok()) {
+    event.rule = absl::StrCat("validate:", fields::FieldTypeName(*type));
+    return Refuse(std::move(event), audit::Decision::kInvalid,
+                  normalized.status(), std::move(done));
+  }
+  policy::Decision decision = policy->Lookup(*who, input.purpose, *type);
+  if (!decision.allowed) {
+    event.rule = decision.rule;
+    return Refuse(std::move(event), audit::Decision::kDenied,
+                  decision.ToStatus(), std::move(done));
+  }
+  event.rule = decision.rule;
+
+  const std::string prefix =
+      keys::BlindIndexPrefix(keys_->BlindIndex(*type, normalized->search_key));
+  std::vector<std::string> tokens;
+  absl::Status scanned = deps_.store->Scan(
+      Table::kIndex, prefix, "", [&](absl::string_view key, absl::string_view) {
+        tokens.emplace_back(key.substr(prefix.size()));
+        return tokens.size() < options_.max_lookup_results;
+      });
+  if (!scanned.ok()) {
+    event.rule = "storage";
+    return Refuse(std::move(event), audit::Decision::kFailed,
+                  NotRecorded(scanned), std::move(done));
+  }
+  event.decision = audit::Decision::kAllowed;
+  deps_.log->Commit({}, {std::move(event)},
+                    [tokens = std::move(tokens),
+                     done = std::move(done)](absl::Status written) mutable {
+                      if (!written.ok()) {
+                        std::move(done)(NotRecorded(written));
+                      } else {
+                        std::move(done)(std::move(tokens));
+                      }
+                    });
+}
+
+}  // namespace sandyq::vault

@@ -1,0 +1,26 @@
+#ifndef SANDYQ_SERVER_VAULT_INPUT_H_
+#define SANDYQ_SERVER_VAULT_INPUT_H_
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace sandyq::vault {
+
+// Limits on request fields other than values (values are checked by fields/).
+inline constexpr size_t kMaxSubjectIdBytes = 256;
+inline constexpr size_t kMaxSourceBytes = 128;
+inline constexpr size_t kMaxPurposeBytes = 64;
+inline constexpr size_t kMaxJustificationBytes = 512;
+inline constexpr size_t kMaxIdentityBytes = 128;
+
+// OK if `text` is valid UTF-8 of at most `max_bytes` bytes without control
+// characters, and non-empty when `required`. Otherwise InvalidArgument
+// "<field>: <rule>"; the message never contains the text.
+absl::Status CheckText(absl::string_view field, absl::string_view text,
+                       size_t max_bytes, bool required);
+
+}  // namespace sandyq::vault
+
+#endif  // SANDYQ_SERVER_VAULT_INPUT_H_

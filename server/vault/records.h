@@ -1,0 +1,53 @@
+#ifndef SANDYQ_SERVER_VAULT_RECORDS_H_
+#define SANDYQ_SERVER_VAULT_RECORDS_H_
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "server/fields/field_type.h"
+
+// Keys the vault stores records under (docs/storage-format.md). Named once
+// here and shared by every reader and writer.
+namespace sandyq::vault::keys {
+
+// Table kMeta.
+inline constexpr absl::string_view kVaultRecord = "vault";
+
+// Table kIndex: three key spaces, told apart by their first byte.
+inline constexpr char kBlindIndexTag = 'b';    // b <blind index 32> <token> -> ""
+inline constexpr char kDedupTag = 'd';         // d <dedup key 32> -> token
+inline constexpr char kSubjectTokensTag = 's'; // s <subject hash 32> <token> -> ""
+
+inline std::string BlindIndexPrefix(absl::string_view blind_index) {
+  return absl::StrCat(absl::string_view(&kBlindIndexTag, 1), blind_index);
+}
+inline std::string BlindIndexKey(absl::string_view blind_index,
+                                 absl::string_view token) {
+  return absl::StrCat(BlindIndexPrefix(blind_index), token);
+}
+inline std::string DedupKey(absl::string_view dedup) {
+  return absl::StrCat(absl::string_view(&kDedupTag, 1), dedup);
+}
+inline std::string SubjectTokensPrefix(absl::string_view subject_hash) {
+  return absl::StrCat(absl::string_view(&kSubjectTokensTag, 1), subject_hash);
+}
+inline std::string SubjectTokenKey(absl::string_view subject_hash,
+                                   absl::string_view token) {
+  return absl::StrCat(SubjectTokensPrefix(subject_hash), token);
+}
+
+// Associated data of a field ciphertext: binds it to its token, type and
+// subject, so it cannot be moved to another record.
+inline std::string FieldAssociatedData(absl::string_view token,
+                                       fields::FieldType type,
+                                       absl::string_view subject_hash) {
+  const char t = static_cast<char>(type);
+  return absl::StrCat("sandyq field v1", absl::string_view("\0", 1), token,
+                      absl::string_view("\0", 1), absl::string_view(&t, 1),
+                      subject_hash);
+}
+
+}  // namespace sandyq::vault::keys
+
+#endif  // SANDYQ_SERVER_VAULT_RECORDS_H_

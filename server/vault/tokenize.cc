@@ -1,0 +1,377 @@
+// Tokenizer.Tokenize and Tokenizer.TokenizeBatch.
+
+#include <atomic>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "sandyq/internal/v1/records.pb.h"
+#include "server/crypto/aead.h"
+#include "server/fields/fields.h"
+#include "server/fields/token.h"
+#include "server/vault/input.h"
+#include "server/vault/records.h"
+#include "server/vault/vault.h"
+
+namespace sandyq::vault {
+
+namespace pb = ::sandyq::internal::v1;
+using storage::Table;
+
+constexpr absl::string_view kTokenizeRpc = "Tokenizer.Tokenize";
+constexpr absl::string_view kTokenizeBatchRpc = "Tokenizer.TokenizeBatch";
+// Attempts to find an unused token before giving up. Opaque tokens collide
+// with probability 2^-144; card tokens can run out for a crowded
+// BIN + last-four pair with few middle digits.
+constexpr int kTokenAttempts = 32;
+
+struct Vault::TokenizeItem {
+  TokenizeInput input;
+  audit::Event event;
+  fields::FieldType type = fields::FieldType::kUnspecified;
+  fields::Normalized normalized;
+  absl::StatusOr<std::string> result = absl::UnknownError("not processed");
+};
+
+struct Vault::TokenizeBatchState {
+  std::vector<TokenizeItem> items;
+  std::atomic<size_t> pending_groups{0};
+  Callback<TokenizeResults> done;
+
+  // Called once per group of items; the last one replies.
+  void GroupDone() {
+    if (pending_groups.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    TokenizeResults results;
+    results.reserve(items.size());
+    for (TokenizeItem& item : items) results.push_back(std::move(item.result));
+    std::move(done)(std::move(results));
+  }
+};
+
+namespace {
+
+absl::CivilDay TodayInAlmaty(absl::Time now) {
+  static const absl::TimeZone kAlmaty = absl::FixedTimeZone(5 * 60 * 60);
+  return absl::ToCivilDay(now, kAlmaty);
+}
+
+void Fail(audit::Event& event, absl::StatusOr<std::string>& result,
+          audit::Decision decision, absl::string_view rule,
+          absl::Status status) {
+  event.decision = decision;
+  event.rule = std::string(rule);
+  event.code = static_cast<int>(status.code());
+  result = std::move(status);
+}
+
+}  // namespace
+
+void Vault::Tokenize(const Caller& caller, TokenizeInput input,
+                     Callback<std::string> done) {
+  std::vector<TokenizeInput> inputs;
+  inputs.push_back(std::move(input));
+  TokenizeBatch(caller, std::move(inputs),
+                [done = std::move(done)](
+                    absl::StatusOr<TokenizeResults> results) mutable {
+                  if (!results.ok()) {
+                    std::move(done)(results.status());
+                  } else {
+                    std::move(done)(std::move(results->front()));
+                  }
+                });
+}
+
+void Vault::TokenizeBatch(const Caller& caller,
+                          std::vector<TokenizeInput> inputs,
+                          Callback<TokenizeResults> done) {
+  const bool unary = inputs.size() == 1;
+  const absl::string_view rpc = unary ? kTokenizeRpc : kTokenizeBatchRpc;
+  std::shared_ptr<const policy::Policy> policy = this->policy();
+  const policy::Principal* who = policy->FindIdentity(caller.identity);
+  if (who == nullptr) {
+    audit::Event event = NewEvent(caller, nullptr, rpc);
+    event.rule = "unknown-identity";
+    return Refuse(std::move(event), audit::Decision::kDenied,
+                  absl::PermissionDeniedError(
+                      "identity: not known to the policy"),
+                  std::move(done));
+  }
+  if (inputs.empty() || inputs.size() > options_.max_batch_items) {
+    audit::Event event = NewEvent(caller, who, rpc);
+    event.rule = "input:items";
+    return Refuse(std::move(event), audit::Decision::kInvalid,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "items: between 1 and ", options_.max_batch_items,
+                      " items per batch")),
+                  std::move(done));
+  }
+
+  auto state = std::make_shared<TokenizeBatchState>();
+  state->done = std::move(done);
+  state->items.resize(inputs.size());
+  const fields::NormalizeOptions normalize_options{
+      .today = TodayInAlmaty(deps_.clock->Now()),
+      .strict_iin = options_.strict_iin};
+
+  std::vector<audit::Event> refused;
+  std::vector<std::size_t> refused_items;
+  // Items grouped by subject, in order of first appearance.
+  std::vector<std::pair<std::string, std::vector<size_t>>> groups;
+  absl::flat_hash_map<std::string, size_t> group_of;
+
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    TokenizeItem& item = state->items[i];
+    item.input = std::move(inputs[i]);
+    item.event = NewEvent(caller, who, rpc);
+    auto refuse = [&](audit::Decision decision, absl::string_view rule,
+                      absl::Status status) {
+      Fail(item.event, item.result, decision, rule, std::move(status));
+      refused.push_back(item.event);
+      refused_items.push_back(i);
+    };
+    if (absl::Status s = CheckText("subject_id", item.input.subject_id,
+                                   kMaxSubjectIdBytes, /*required=*/true);
+        !s.ok()) {
+      refuse(audit::Decision::kInvalid, "input:subject_id", s);
+      continue;
+    }
+    item.event.subject_hash = keys_->SubjectHash(item.input.subject_id);
+    std::optional<fields::FieldType> type =
+        fields::FieldTypeFromNumber(item.input.field_type);
+    if (!type) {
+      refuse(audit::Decision::kInvalid, "input:type",
+             absl::InvalidArgumentError("type: must be a known field type"));
+      continue;
+    }
+    item.type = *type;
+    item.event.field_type = static_cast<int>(*type);
+    if (absl::Status s = CheckText("source", item.input.source,
+                                   kMaxSourceBytes, /*required=*/false);
+        !s.ok()) {
+      refuse(audit::Decision::kInvalid, "input:source", s);
+      continue;
+    }
+    absl::StatusOr<fields::Normalized> normalized =
+        fields::Normalize(*type, item.input.value, normalize_options);
+    // The plaintext is no longer needed: drop it now.
+    item.input.value.clear();
+    if (!normalized.ok()) {
+      refuse(audit::Decision::kInvalid,
+             absl::StrCat("validate:", fields::FieldTypeName(*type)),
+             normalized.status());
+      continue;
+    }
+    item.normalized = std::move(*normalized);
+    policy::Decision decision = policy->Tokenize(*who, *type);
+    if (!decision.allowed) {
+      refuse(audit::Decision::kDenied, decision.rule, decision.ToStatus());
+      continue;
+    }
+    item.event.rule = decision.rule;
+    auto [it, inserted] =
+        group_of.try_emplace(item.event.subject_hash, groups.size());
+    if (inserted) groups.push_back({item.event.subject_hash, {}});
+    groups[it->second].second.push_back(i);
+  }
+
+  state->pending_groups.store(groups.size() + (refused.empty() ? 0 : 1));
+  if (!refused.empty()) {
+    deps_.log->Commit({}, std::move(refused),
+                      [state, refused_items = std::move(refused_items)](
+                          absl::Status written) {
+                        if (!written.ok()) {
+                          for (size_t i : refused_items) {
+                            state->items[i].result = NotRecorded(written);
+                          }
+                        }
+                        state->GroupDone();
+                      });
+  }
+  for (auto& [subject_hash, items] : groups) {
+    subjects_.Run(subject_hash,
+                  [this, state, items = std::move(items)](
+                      KeyedSequencer::Release release) mutable {
+                    TokenizeSubject(std::move(state), std::move(items),
+                                    std::move(release));
+                  });
+  }
+}
+
+// Runs while holding the subject: no other write for this subject can read
+// or change its state until `release`.
+void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
+                            std::vector<size_t> indexes,
+                            KeyedSequencer::Release release) {
+  const std::string subject_hash =
+      state->items[indexes.front()].event.subject_hash;
+  const int64_t now = absl::ToUnixMicros(deps_.clock->Now());
+  storage::WriteBatch batch;
+  std::vector<audit::Event> events;
+  std::vector<std::string> reserved;
+
+  auto fail_all = [&](absl::Status status) {
+    for (size_t i : indexes) {
+      TokenizeItem& item = state->items[i];
+      Fail(item.event, item.result, audit::Decision::kFailed, "storage",
+           status);
+      events.push_back(item.event);
+    }
+  };
+
+  // The subject's data key: existing, or new (stored with the first token).
+  crypto::SecretBytes dek;
+  absl::StatusOr<std::string> subject_bytes =
+      deps_.store->Get(Table::kSubjects, subject_hash);
+  if (subject_bytes.ok()) {
+    pb::SubjectRecord subject;
+    absl::StatusOr<crypto::SecretBytes> unwrapped =
+        subject.ParseFromString(*subject_bytes)
+            ? keys_->UnwrapDek({subject.kek_version(), subject.wrapped_dek()},
+                               subject_hash)
+            : absl::DataLossError("subject record does not decode");
+    if (unwrapped.ok()) {
+      dek = std::move(*unwrapped);
+    } else {
+      fail_all(absl::InternalError("keys: the subject's data key cannot be "
+                                   "opened"));
+    }
+  } else if (absl::IsNotFound(subject_bytes.status())) {
+    dek = keys_->NewDek();
+    absl::StatusOr<crypto::WrappedKey> wrapped =
+        keys_->WrapDek(dek, subject_hash);
+    if (wrapped.ok()) {
+      pb::SubjectRecord subject;
+      subject.set_kek_version(wrapped->kek_version);
+      subject.set_wrapped_dek(wrapped->bytes);
+      subject.set_created_micros(now);
+      batch.Put(Table::kSubjects, subject_hash, subject.SerializeAsString());
+    } else {
+      fail_all(absl::InternalError("keys: cannot wrap a new data key"));
+    }
+  } else {
+    fail_all(NotRecorded(subject_bytes.status()));
+  }
+
+  if (events.empty()) {
+    absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
+        crypto::Aead::New(dek, *deps_.random);
+    // Tokens created or found within this group, by dedup key, so a value
+    // repeated in one batch gets one token.
+    absl::flat_hash_map<std::string, std::string> in_group;
+    for (size_t i : indexes) {
+      TokenizeItem& item = state->items[i];
+      const std::string dedup =
+          keys_->DedupKey(subject_hash, item.type, item.normalized.value);
+      std::string token;
+      if (auto it = in_group.find(dedup); it != in_group.end()) {
+        token = it->second;
+      } else {
+        absl::StatusOr<std::string> existing =
+            deps_.store->Get(Table::kIndex, keys::DedupKey(dedup));
+        if (existing.ok()) {
+          token = std::move(*existing);
+        } else if (!absl::IsNotFound(existing.status())) {
+          Fail(item.event, item.result, audit::Decision::kFailed, "storage",
+               NotRecorded(existing.status()));
+          events.push_back(item.event);
+          continue;
+        }
+      }
+      if (token.empty()) {
+        absl::StatusOr<std::string> fresh =
+            ReserveToken(item.type, item.normalized.value);
+        if (!fresh.ok()) {
+          Fail(item.event, item.result, audit::Decision::kFailed,
+               "token-space", fresh.status());
+          events.push_back(item.event);
+          continue;
+        }
+        token = std::move(*fresh);
+        reserved.push_back(token);
+        absl::StatusOr<std::string> ciphertext =
+            aead.ok() ? (*aead)->Encrypt(
+                            item.normalized.value,
+                            keys::FieldAssociatedData(token, item.type,
+                                                      subject_hash))
+                      : aead.status();
+        if (!ciphertext.ok()) {
+          Fail(item.event, item.result, audit::Decision::kFailed, "crypto",
+               absl::InternalError("crypto: encryption failed"));
+          events.push_back(item.event);
+          continue;
+        }
+        const std::string blind =
+            keys_->BlindIndex(item.type, item.normalized.search_key);
+        pb::FieldRecord record;
+        record.set_subject_hash(subject_hash);
+        record.set_field_type(static_cast<int>(item.type));
+        record.set_ciphertext(std::move(*ciphertext));
+        record.set_source(item.input.source);
+        record.set_created_micros(now);
+        record.set_updated_micros(now);
+        record.set_blind_index(blind);
+        record.set_dedup_key(dedup);
+        batch.Put(Table::kFields, token, record.SerializeAsString());
+        batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");
+        batch.Put(Table::kIndex, keys::DedupKey(dedup), token);
+        batch.Put(Table::kIndex, keys::SubjectTokenKey(subject_hash, token),
+                  "");
+      }
+      in_group.try_emplace(dedup, token);
+      item.event.token = token;
+      item.event.decision = audit::Decision::kAllowed;
+      item.event.code = 0;
+      item.result = std::move(token);
+      events.push_back(item.event);
+    }
+  }
+  // Normalized plaintext is no longer needed.
+  for (size_t i : indexes) {
+    state->items[i].normalized = fields::Normalized();
+  }
+
+  deps_.log->Commit(
+      std::move(batch), std::move(events),
+      [this, state = std::move(state), indexes = std::move(indexes),
+       reserved = std::move(reserved),
+       release = std::move(release)](absl::Status written) mutable {
+        Unreserve(reserved);
+        release();
+        if (!written.ok()) {
+          for (size_t i : indexes) {
+            state->items[i].result = NotRecorded(written);
+          }
+        }
+        state->GroupDone();
+      });
+}
+
+absl::StatusOr<std::string> Vault::ReserveToken(fields::FieldType type,
+                                                absl::string_view normalized) {
+  for (int attempt = 0; attempt < kTokenAttempts; ++attempt) {
+    std::string candidate = fields::NewToken(type, normalized, *deps_.random);
+    {
+      absl::MutexLock lock(&reserved_mu_);
+      if (!reserved_.insert(candidate).second) continue;
+    }
+    // Reserved first, checked second: a concurrent call either sees our
+    // reservation or finds our record durable in the store.
+    absl::StatusOr<std::string> taken =
+        deps_.store->Get(Table::kFields, candidate);
+    if (absl::IsNotFound(taken.status())) return candidate;
+    Unreserve({candidate});
+    if (!taken.ok()) return NotRecorded(taken.status());
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat(fields::FieldTypeName(type),
+                   ": no unused token could be found for this value"));
+}
+
+void Vault::Unreserve(const std::vector<std::string>& tokens) {
+  if (tokens.empty()) return;
+  absl::MutexLock lock(&reserved_mu_);
+  for (const std::string& t : tokens) reserved_.erase(t);
+}
+
+}  // namespace sandyq::vault

@@ -1,0 +1,51 @@
+#include "server/vault/vault.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace sandyq::vault {
+
+absl::StatusOr<std::unique_ptr<Vault>> Vault::Open(const Deps& deps,
+                                                   const Options& options) {
+  if (deps.policy == nullptr) {
+    return absl::InvalidArgumentError("vault needs a policy");
+  }
+  absl::StatusOr<std::unique_ptr<KeyManager>> keys = KeyManager::Open(
+      {deps.store, deps.log, deps.master, deps.clock, deps.random},
+      options.residency_country);
+  if (!keys.ok()) return keys.status();
+  return std::unique_ptr<Vault>(new Vault(deps, options, std::move(*keys)));
+}
+
+Vault::Vault(const Deps& deps, const Options& options,
+             std::unique_ptr<KeyManager> keys)
+    : deps_(deps),
+      options_(options),
+      keys_(std::move(keys)),
+      policy_(deps.policy) {}
+
+void Vault::SetPolicy(std::shared_ptr<const policy::Policy> policy) {
+  absl::MutexLock lock(&policy_mu_);
+  policy_ = std::move(policy);
+}
+
+std::shared_ptr<const policy::Policy> Vault::policy() const {
+  absl::MutexLock lock(&policy_mu_);
+  return policy_;
+}
+
+audit::Event Vault::NewEvent(const Caller& caller,
+                             const policy::Principal* who,
+                             absl::string_view rpc) const {
+  audit::Event event;
+  event.identity = caller.identity;
+  event.rpc = std::string(rpc);
+  if (who != nullptr) {
+    event.organisation = who->organisation;
+    event.country = who->country;
+  }
+  return event;
+}
+
+}  // namespace sandyq::vault

@@ -1,0 +1,220 @@
+#ifndef SANDYQ_SERVER_VAULT_VAULT_H_
+#define SANDYQ_SERVER_VAULT_VAULT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/audit/audit_log.h"
+#include "server/crypto/master_key.h"
+#include "server/fields/field_type.h"
+#include "server/platform/clock.h"
+#include "server/platform/random.h"
+#include "server/policy/policy.h"
+#include "server/storage/store.h"
+#include "server/vault/key_manager.h"
+#include "server/vault/sequencer.h"
+
+namespace sandyq::vault {
+
+// Who is calling: the identity the service authenticated from the caller's
+// mTLS certificate. The vault resolves it through the current policy.
+struct Caller {
+  std::string identity;
+};
+
+struct TokenizeInput {
+  std::string subject_id;
+  int field_type = 0;  // sandyq.v1.FieldType number, validated here
+  std::string value;
+  std::string source;
+};
+
+struct DetokenizeInput {
+  std::string token;
+  std::string purpose;
+  std::string justification;
+};
+
+struct Revealed {
+  std::string value;
+  fields::FieldType type = fields::FieldType::kUnspecified;
+  bool masked = false;
+};
+
+struct LookupInput {
+  int field_type = 0;
+  std::string value;
+  std::string purpose;
+};
+
+struct AuditQueryInput {
+  std::string subject_id;  // empty = any
+  std::string identity;    // empty = any
+  absl::Time since = absl::InfinitePast();
+  absl::Time until = absl::InfiniteFuture();
+  uint64_t after_seq = 0;
+  uint32_t limit = 0;
+};
+
+template <typename T>
+using Callback = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
+
+// The use cases of the vault (DESIGN.md §2): each call authenticates the
+// caller against the policy, validates its input, asks the policy, does the
+// crypto and storage work and records an access-log event, in that order.
+//
+// Every call is asynchronous: it returns at once, and its callback runs when
+// the call's event (and any data it writes) is durable, on the audit log's
+// writer thread or, for calls refused early, possibly on the calling thread.
+// Callbacks must not block. No thread ever waits for an fsync.
+//
+// Errors are absl statuses whose messages name the field and the rule, never
+// a value. Every call records an event, allowed or refused; if the event
+// cannot be written the call fails (no reveal goes unlogged).
+//
+// Thread-safe.
+class Vault {
+ public:
+  struct Deps {
+    storage::Store* store;
+    audit::AuditLog* log;
+    const crypto::MasterKeyProvider* master;
+    const platform::Clock* clock;
+    platform::Random* random;
+    std::shared_ptr<const policy::Policy> policy;
+  };
+  struct Options {
+    std::string residency_country = "KZ";
+    bool strict_iin = true;
+    size_t max_batch_items = 1000;
+    size_t max_lookup_results = 1000;
+  };
+
+  // Opens the vault in deps.store, creating its keys on first use.
+  static absl::StatusOr<std::unique_ptr<Vault>> Open(const Deps& deps,
+                                                     const Options& options);
+
+  // Tokenizer.Tokenize: the token for (subject, type, normalized value),
+  // new or existing.
+  void Tokenize(const Caller& caller, TokenizeInput input,
+                Callback<std::string> done);
+
+  // Tokenizer.TokenizeBatch: per-item results in request order. Items of
+  // one subject are written together in one atomic batch.
+  using TokenizeResults = std::vector<absl::StatusOr<std::string>>;
+  void TokenizeBatch(const Caller& caller, std::vector<TokenizeInput> inputs,
+                     Callback<TokenizeResults> done);
+
+  // Tokenizer.Detokenize.
+  void Detokenize(const Caller& caller, DetokenizeInput input,
+                  Callback<Revealed> done);
+
+  // Tokenizer.DetokenizeBatch: per-item results in request order; every
+  // item's event is written in one batch before the reply.
+  using DetokenizeResults = std::vector<absl::StatusOr<Revealed>>;
+  void DetokenizeBatch(const Caller& caller,
+                       std::vector<DetokenizeInput> inputs,
+                       Callback<DetokenizeResults> done);
+
+  // Tokenizer.Lookup: tokens whose value normalizes to the same search key.
+  void Lookup(const Caller& caller, LookupInput input,
+              Callback<std::vector<std::string>> done);
+
+  // Audit.Verify: authorizes, recomputes the chain, records the call.
+  void VerifyAudit(const Caller& caller,
+                   Callback<audit::AuditLog::VerifyResult> done);
+
+  // Audit.Query, first step: authorizes and records the query, and resolves
+  // its filter (a subject id becomes its keyed hash). The caller then reads
+  // pages with ReadAudit.
+  void StartAuditQuery(const Caller& caller, AuditQueryInput input,
+                       Callback<audit::AuditLog::Filter> done);
+  // Reads events for a filter StartAuditQuery returned. Synchronous reads.
+  absl::Status ReadAudit(
+      const audit::AuditLog::Filter& filter,
+      const std::function<bool(const audit::StoredEvent&)>& visit) const;
+
+  // Swaps in a new policy; calls already running keep the one they started
+  // with.
+  void SetPolicy(std::shared_ptr<const policy::Policy> policy);
+  std::shared_ptr<const policy::Policy> policy() const;
+
+ private:
+  struct TokenizeItem;
+  struct TokenizeBatchState;
+  struct RevealItem;
+
+  Vault(const Deps& deps, const Options& options,
+        std::unique_ptr<KeyManager> keys);
+
+  void TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
+                       std::vector<size_t> items,
+                       KeyedSequencer::Release release);
+  absl::StatusOr<std::string> ReserveToken(fields::FieldType type,
+                                           absl::string_view normalized);
+  void Unreserve(const std::vector<std::string>& tokens);
+  void RevealOne(const policy::Policy& policy, const policy::Principal& who,
+                 RevealItem& item) const;
+
+  // Records `event` (decision and code from `status`), then calls `done`
+  // with `status` once durable.
+  template <typename T>
+  void Refuse(audit::Event event, audit::Decision decision,
+              absl::Status status, Callback<T> done);
+
+  audit::Event NewEvent(const Caller& caller, const policy::Principal* who,
+                        absl::string_view rpc) const;
+
+  const Deps deps_;
+  const Options options_;
+  const std::unique_ptr<KeyManager> keys_;
+  KeyedSequencer subjects_;
+
+  mutable absl::Mutex policy_mu_;
+  std::shared_ptr<const policy::Policy> policy_ ABSL_GUARDED_BY(policy_mu_);
+
+  // Tokens handed out by ReserveToken whose records are not yet durable: a
+  // candidate is reserved before the store is checked, so two calls can
+  // never both take the same new token.
+  absl::Mutex reserved_mu_;
+  absl::flat_hash_set<std::string> reserved_ ABSL_GUARDED_BY(reserved_mu_);
+};
+
+// The status a call ends with when its write (event and data) failed:
+// nothing was stored and nothing is revealed. Keeps the storage code (e.g.
+// RESOURCE_EXHAUSTED for a full disk) without its internal message.
+inline absl::Status NotRecorded(const absl::Status& write_status) {
+  const absl::StatusCode code =
+      write_status.code() == absl::StatusCode::kResourceExhausted
+          ? absl::StatusCode::kResourceExhausted
+          : absl::StatusCode::kUnavailable;
+  return absl::Status(code,
+                      "storage: the write failed, nothing was stored and "
+                      "nothing revealed; retry later");
+}
+
+template <typename T>
+void Vault::Refuse(audit::Event event, audit::Decision decision,
+                   absl::Status status, Callback<T> done) {
+  event.decision = decision;
+  event.code = static_cast<int>(status.code());
+  deps_.log->Commit(
+      {}, {std::move(event)},
+      [status = std::move(status),
+       done = std::move(done)](absl::Status written) mutable {
+        std::move(done)(written.ok() ? status : NotRecorded(written));
+      });
+}
+
+}  // namespace sandyq::vault
+
+#endif  // SANDYQ_SERVER_VAULT_VAULT_H_

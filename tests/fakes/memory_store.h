@@ -1,0 +1,107 @@
+#ifndef SANDYQ_TESTS_FAKES_MEMORY_STORE_H_
+#define SANDYQ_TESTS_FAKES_MEMORY_STORE_H_
+
+#include <map>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "server/storage/store.h"
+
+namespace sandyq::testing {
+
+// An in-memory storage::Store with the same contract, for unit tests of the
+// code above storage. FailWrites() makes every later Write fail (disk full,
+// I/O error) without applying anything. Thread-safe.
+class MemoryStore final : public storage::Store {
+ public:
+  absl::StatusOr<std::string> Get(storage::Table table,
+                                  absl::string_view key) const override {
+    absl::MutexLock lock(&mu_);
+    const auto& t = tables_[static_cast<int>(table)];
+    auto it = t.find(std::string(key));
+    if (it == t.end()) return absl::NotFoundError("not found");
+    return it->second;
+  }
+
+  absl::Status Write(const storage::WriteBatch& batch,
+                     const storage::WriteOptions& options) override {
+    absl::MutexLock lock(&mu_);
+    ++writes_;
+    if (!fail_with_.ok()) return fail_with_;
+    if (options.sync) ++synced_writes_;
+    for (const auto& op : batch.ops()) {
+      auto& t = tables_[static_cast<int>(op.table)];
+      if (op.is_delete) {
+        t.erase(op.key);
+      } else {
+        t[op.key] = op.value;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Scan(storage::Table table, absl::string_view prefix,
+                    absl::string_view start_after,
+                    const Visitor& visit) const override {
+    // Copy the range first: a consistent snapshot, and `visit` may call back
+    // into the store.
+    std::map<std::string, std::string> snapshot;
+    {
+      absl::MutexLock lock(&mu_);
+      const auto& t = tables_[static_cast<int>(table)];
+      auto it = (start_after.empty() || start_after < prefix)
+                    ? t.lower_bound(std::string(prefix))
+                    : t.upper_bound(std::string(start_after));
+      for (; it != t.end() && absl::string_view(it->first).substr(
+                                  0, prefix.size()) == prefix;
+           ++it) {
+        snapshot.insert(*it);
+      }
+    }
+    for (const auto& [k, v] : snapshot) {
+      if (!visit(k, v)) break;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CompactAll() override { return absl::OkStatus(); }
+
+  // Every later Write returns `status` (OK to heal).
+  void FailWrites(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_with_ = std::move(status);
+  }
+  // Overwrites a stored value directly, bypassing every layer (tampering).
+  void Poke(storage::Table table, const std::string& key, std::string value) {
+    absl::MutexLock lock(&mu_);
+    tables_[static_cast<int>(table)][key] = std::move(value);
+  }
+  void Erase(storage::Table table, const std::string& key) {
+    absl::MutexLock lock(&mu_);
+    tables_[static_cast<int>(table)].erase(key);
+  }
+  size_t Count(storage::Table table) const {
+    absl::MutexLock lock(&mu_);
+    return tables_[static_cast<int>(table)].size();
+  }
+  int writes() const {
+    absl::MutexLock lock(&mu_);
+    return writes_;
+  }
+  int synced_writes() const {
+    absl::MutexLock lock(&mu_);
+    return synced_writes_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::string> tables_[storage::kTableCount]
+      ABSL_GUARDED_BY(mu_);
+  absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
+  int writes_ ABSL_GUARDED_BY(mu_) = 0;
+  int synced_writes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace sandyq::testing
+
+#endif  // SANDYQ_TESTS_FAKES_MEMORY_STORE_H_
