@@ -1,0 +1,131 @@
+#ifndef SANDYQ_SERVER_POLICY_POLICY_H_
+#define SANDYQ_SERVER_POLICY_POLICY_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/fields/field_type.h"
+
+namespace sandyq::policy {
+
+enum class LegalBasis { kUnspecified, kConsent, kContract, kLegalObligation, kLegitimateInterest };
+
+struct Purpose {
+  std::string name;
+  LegalBasis legal_basis = LegalBasis::kUnspecified;
+  bool requires_justification = false;
+};
+
+// A known caller, resolved from its certificate identity.
+struct Principal {
+  std::string identity;
+  std::string organisation;
+  std::string country;  // ISO 3166-1 alpha-2
+  std::vector<std::string> roles;
+};
+
+enum class Reveal { kDeny, kMasked, kFull };
+
+// The answer to one question put to the policy. `rule` names what decided it
+// and goes into the access log, e.g. "support/reveal/customer_support/masked"
+// or "default-deny". When !allowed, `code` and `message` are what the caller
+// gets: PermissionDenied for a missing grant, FailedPrecondition for a
+// missing justification, InvalidArgument for an unregistered purpose.
+// Messages name the rule, never a value.
+struct Decision {
+  bool allowed = false;
+  Reveal reveal = Reveal::kDeny;  // for reveal decisions
+  std::string rule;
+  absl::StatusCode code = absl::StatusCode::kPermissionDenied;
+  std::string message;
+
+  absl::Status ToStatus() const {
+    return allowed ? absl::OkStatus() : absl::Status(code, message);
+  }
+};
+
+// The access policy: identities -> roles -> grants (DESIGN.md §4). Pure: no
+// I/O, no clock; every answer is a function of the policy and the question.
+// Deny by default. Immutable after Parse(), so share it as
+// std::shared_ptr<const Policy> and swap a new one in to reload. Thread-safe.
+class Policy {
+ public:
+  // Parses a text-format sandyq.v1.Policy (proto/sandyq/v1/policy.proto) and
+  // validates it. On failure returns InvalidArgument whose message lists every
+  // problem found, one per line, as "<filename>:<line>:<column>: <field>:
+  // <problem>", e.g. "policy.textproto:12:5: identities[2].roles[0]: unknown
+  // role \"suport\"". Syntax errors are reported as by ParseTextProto()
+  // (server/policy/text_proto.h).
+  static absl::StatusOr<std::shared_ptr<const Policy>> Parse(
+      absl::string_view text, absl::string_view filename);
+
+  // The principal for a certificate identity, or nullptr if the policy does
+  // not know it.
+  const Principal* FindIdentity(absl::string_view identity) const;
+  const Purpose* FindPurpose(absl::string_view name) const;
+
+  // May `who` tokenize values of `type`?
+  Decision Tokenize(const Principal& who, fields::FieldType type) const;
+
+  // Does any of `who`'s roles grant any type for `purpose`? Asked before a
+  // token is looked up, so callers without any grant learn nothing about
+  // which tokens exist. Also checks that the purpose is registered and, if it
+  // requires one, that `has_justification` is true. Checks in this order:
+  // unregistered purpose (InvalidArgument), no grant (PermissionDenied),
+  // missing justification (FailedPrecondition).
+  Decision RevealAnything(const Principal& who, absl::string_view purpose,
+                          bool has_justification) const;
+
+  // How may `who` see a value of `type` for `purpose`: FULL, MASKED or deny.
+  // The strongest grant across the principal's roles wins. Includes the
+  // checks of RevealAnything.
+  Decision Reveal(const Principal& who, absl::string_view purpose,
+                  fields::FieldType type, bool has_justification) const;
+
+  // May `who` look up tokens of `type` by value for `purpose`?
+  Decision Lookup(const Principal& who, absl::string_view purpose,
+                  fields::FieldType type) const;
+
+  // May `who` read and verify the access log?
+  Decision Audit(const Principal& who) const;
+
+  // Identity names in file order (deploy/dev issues a certificate for each).
+  std::vector<std::string> IdentityNames() const;
+
+ private:
+  struct TypeGrant {
+    std::set<fields::FieldType> full;
+    std::set<fields::FieldType> masked;
+  };
+  struct Role {
+    std::string name;
+    std::set<fields::FieldType> tokenize;
+    std::map<std::string, TypeGrant> reveal;                 // by purpose
+    std::map<std::string, std::set<fields::FieldType>> lookup;  // by purpose
+    bool audit = false;
+  };
+
+  Policy() = default;
+  // The roles of `who` that the policy defines, in `who.roles` order.
+  std::vector<const Role*> RolesOf(const Principal& who) const;
+  // Reveal() for `type`, RevealAnything() when `type` is nullopt.
+  Decision DecideReveal(const Principal& who, absl::string_view purpose,
+                        std::optional<fields::FieldType> type,
+                        bool has_justification) const;
+
+  std::vector<Principal> principals_;             // file order
+  std::map<std::string, size_t, std::less<>> by_identity_;
+  std::map<std::string, Purpose, std::less<>> purposes_;
+  std::map<std::string, Role, std::less<>> roles_;
+};
+
+}  // namespace sandyq::policy
+
+#endif  // SANDYQ_SERVER_POLICY_POLICY_H_
