@@ -32,6 +32,14 @@ struct Normalized {
 // On failure returns InvalidArgument with a message "<type name>: <rule>",
 // e.g. "iin: check digit does not match". The message never contains any
 // part of the input. Thread-safe.
+//
+// Every type first refuses input over 4 KiB (256 bytes for the short types),
+// ill-formed UTF-8, NUL and control characters (addresses may hold tab, LF
+// and CR). The per-type rules are stated at the top of each validator source
+// (names.cc, iin.cc, document.cc, phone.cc, card.cc, email.cc, date.cc).
+// Deliberate limits: e-mail takes dot-atom ASCII local parts only (no quoted
+// local parts, no IP-literal domains; IDN domains in their xn-- form); card
+// expiry years are 2000-2099.
 absl::StatusOr<Normalized> Normalize(FieldType type, absl::string_view input,
                                      const NormalizeOptions& options);
 

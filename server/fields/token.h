@@ -23,7 +23,11 @@ inline constexpr absl::string_view kOpaqueTokenPrefix = "sq_";
 inline constexpr size_t kOpaqueTokenRandomBytes = 18;
 
 // A fresh candidate token for `normalized` of `type`. Thread-safe if `random`
-// is.
+// is. Opaque candidates are redrawn until they hold no 4-character run of
+// `normalized`; after 16 draws only runs inside the random part count (a
+// value could contain "sq_" + every character), and a random source that
+// fails 1000 draws in a row (a constant fake) gets its last draw back. A
+// kCardNumber value that is not 13-19 digits gets an opaque token.
 std::string NewToken(FieldType type, absl::string_view normalized,
                      platform::Random& random);
 
