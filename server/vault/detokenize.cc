@@ -32,7 +32,7 @@ void Vault::Detokenize(const Caller& caller, DetokenizeInput input,
                        Callback<Revealed> done) {
   std::vector<DetokenizeInput> inputs;
   inputs.push_back(std::move(input));
-  DetokenizeBatch(caller, std::move(inputs),
+  DetokenizeMany(caller, std::move(inputs), kDetokenizeRpc,
                   [done = std::move(done)](
                       absl::StatusOr<DetokenizeResults> results) mutable {
                     if (!results.ok()) {
@@ -46,8 +46,14 @@ void Vault::Detokenize(const Caller& caller, DetokenizeInput input,
 void Vault::DetokenizeBatch(const Caller& caller,
                             std::vector<DetokenizeInput> inputs,
                             Callback<DetokenizeResults> done) {
-  const absl::string_view rpc =
-      inputs.size() == 1 ? kDetokenizeRpc : kDetokenizeBatchRpc;
+  DetokenizeMany(caller, std::move(inputs), kDetokenizeBatchRpc,
+                 std::move(done));
+}
+
+void Vault::DetokenizeMany(const Caller& caller,
+                           std::vector<DetokenizeInput> inputs,
+                           absl::string_view rpc,
+                           Callback<DetokenizeResults> done) {
   std::shared_ptr<const policy::Policy> policy = this->policy();
   const policy::Principal* who = policy->FindIdentity(caller.identity);
   if (who == nullptr) {

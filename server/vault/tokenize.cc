@@ -71,7 +71,7 @@ void Vault::Tokenize(const Caller& caller, TokenizeInput input,
                      Callback<std::string> done) {
   std::vector<TokenizeInput> inputs;
   inputs.push_back(std::move(input));
-  TokenizeBatch(caller, std::move(inputs),
+  TokenizeMany(caller, std::move(inputs), kTokenizeRpc,
                 [done = std::move(done)](
                     absl::StatusOr<TokenizeResults> results) mutable {
                   if (!results.ok()) {
@@ -85,8 +85,13 @@ void Vault::Tokenize(const Caller& caller, TokenizeInput input,
 void Vault::TokenizeBatch(const Caller& caller,
                           std::vector<TokenizeInput> inputs,
                           Callback<TokenizeResults> done) {
-  const bool unary = inputs.size() == 1;
-  const absl::string_view rpc = unary ? kTokenizeRpc : kTokenizeBatchRpc;
+  TokenizeMany(caller, std::move(inputs), kTokenizeBatchRpc, std::move(done));
+}
+
+void Vault::TokenizeMany(const Caller& caller,
+                         std::vector<TokenizeInput> inputs,
+                         absl::string_view rpc,
+                         Callback<TokenizeResults> done) {
   std::shared_ptr<const policy::Policy> policy = this->policy();
   const policy::Principal* who = policy->FindIdentity(caller.identity);
   if (who == nullptr) {

@@ -156,6 +156,11 @@ class Vault {
   Vault(const Deps& deps, const Options& options,
         std::unique_ptr<KeyManager> keys);
 
+  void TokenizeMany(const Caller& caller, std::vector<TokenizeInput> inputs,
+                    absl::string_view rpc, Callback<TokenizeResults> done);
+  void DetokenizeMany(const Caller& caller,
+                      std::vector<DetokenizeInput> inputs,
+                      absl::string_view rpc, Callback<DetokenizeResults> done);
   void TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
                        std::vector<size_t> items,
                        KeyedSequencer::Release release);

@@ -1,0 +1,182 @@
+#include "tests/integration/server_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+namespace sandyq::testing {
+namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
+constexpr absl::string_view kServingPrefix = "sandyqd: serving on ";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+pid_t Spawn(const std::vector<std::string>& args, int stdout_fd,
+            int stderr_fd) {
+  std::vector<char*> argv;
+  std::string binary = SandyqdPath();
+  argv.push_back(binary.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(stdout_fd, STDOUT_FILENO);
+    dup2(stderr_fd, STDERR_FILENO);
+    // Children must not inherit a blocked-signal mask from the test.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+const char* SandyqdPath() { return SANDYQD_PATH; }
+
+std::string NewTempDir(const std::string& name) {
+  static std::atomic<int> counter{0};
+  std::string dir = absl::StrCat(::testing::TempDir(), "sandyq-", getpid(), "-",
+                                 name, "-", counter++);
+  std::string cmd = absl::StrCat("rm -rf '", dir, "'");
+  (void)std::system(cmd.c_str());
+  mkdir(dir.c_str(), 0700);
+  return dir;
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartDev(
+    const std::string& data_dir, std::vector<std::string> extra_args) {
+  std::vector<std::string> args = {"--dev", "--data_dir", data_dir, "--listen",
+                                   "127.0.0.1:0"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  auto server = Start(std::move(args));
+  if (server.ok()) (*server)->data_dir_ = data_dir;
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    std::vector<std::string> args) {
+  static std::atomic<int> counter{0};
+  std::unique_ptr<ServerProcess> p(new ServerProcess);
+  p->stderr_path_ = absl::StrCat(::testing::TempDir(), "sandyqd-", getpid(),
+                                 "-", counter++, ".stderr");
+  int err_fd = open(p->stderr_path_.c_str(),
+                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int out[2];
+  if (err_fd < 0 || pipe2(out, O_CLOEXEC) != 0) {
+    return absl::InternalError("cannot create pipes");
+  }
+  p->pid_ = Spawn(args, out[1], err_fd);
+  close(out[1]);
+  close(err_fd);
+
+  // Wait for the serving line (or for the process to exit).
+  std::string buffer;
+  const absl::Time deadline = absl::Now() + kStartTimeout;
+  while (true) {
+    size_t nl = buffer.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      if (absl::StartsWith(line, kServingPrefix)) {
+        p->address_ = std::string(absl::StripPrefix(line, kServingPrefix));
+        break;
+      }
+      continue;
+    }
+    const int wait_ms = static_cast<int>(
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    pollfd pfd{out[0], POLLIN, 0};
+    int ready = poll(&pfd, 1, wait_ms);
+    if (ready <= 0) {
+      close(out[0]);
+      return absl::DeadlineExceededError(
+          absl::StrCat("sandyqd did not start:\n", p->Stderr()));
+    }
+    char chunk[512];
+    ssize_t n = read(out[0], chunk, sizeof(chunk));
+    if (n <= 0) {
+      close(out[0]);
+      int status = 0;
+      waitpid(p->pid_, &status, 0);
+      p->pid_ = -1;
+      return absl::FailedPreconditionError(
+          absl::StrCat("sandyqd exited before serving:\n", p->Stderr()));
+    }
+    buffer.append(chunk, static_cast<size_t>(n));
+  }
+  // Keep draining stdout so the server never blocks on a full pipe.
+  std::thread([fd = out[0]] {
+    char sink[512];
+    while (read(fd, sink, sizeof(sink)) > 0) {
+    }
+    close(fd);
+  }).detach();
+  return p;
+}
+
+int ServerProcess::RunToExit(std::vector<std::string> args,
+                             std::string* output) {
+  std::string path = absl::StrCat(::testing::TempDir(), "sandyqd-run-",
+                                   getpid(), ".out");
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_t pid = Spawn(args, fd, fd);
+  close(fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (output != nullptr) *output = ReadAll(path);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) Stop(SIGKILL);
+}
+
+int ServerProcess::Stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+absl::StatusOr<std::unique_ptr<client::Client>> ServerProcess::ClientFor(
+    const std::string& identity, const std::string& pki_dir) const {
+  return client::Client::Connect(
+      {.address = address_,
+       .pki_dir = pki_dir.empty() ? data_dir_ + "/pki" : pki_dir,
+       .identity = identity,
+       .timeout = absl::Seconds(30)});
+}
+
+std::string ServerProcess::Stderr() const { return ReadAll(stderr_path_); }
+
+}  // namespace sandyq::testing
