@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7443",
           "Address to listen on (--dev); port 0 picks a free port.");
 ABSL_FLAG(std::string, config, "",
           "Production configuration file (text-format sandyq.v1.ServerConfig).");
+ABSL_FLAG(std::string, init_master_key, "",
+          "Create a new file master key at this path (mode 0600) and exit. "
+          "Refuses to overwrite an existing file.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish.");
 
@@ -56,6 +59,18 @@ absl::StatusOr<std::shared_ptr<const policy::Policy>> LoadPolicy(
 }
 
 int Run() {
+  if (const std::string path = absl::GetFlag(FLAGS_init_master_key);
+      !path.empty()) {
+    if (absl::Status s = crypto::CreateFileMasterKey(path, platform::SystemRandom());
+        !s.ok()) {
+      std::cerr << "sandyqd: " << s.message() << std::endl;
+      return 1;
+    }
+    std::cout << "sandyqd: created master key " << path
+              << "; keep an offline copy: without it the vault cannot be opened"
+              << std::endl;
+    return 0;
+  }
   std::string config_path = absl::GetFlag(FLAGS_config);
   if (absl::GetFlag(FLAGS_dev)) {
     if (!config_path.empty()) {
@@ -185,7 +200,8 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "sandyqd --dev [--data_dir DIR] [--listen HOST:PORT]\n"
-      "sandyqd --config FILE");
+      "sandyqd --config FILE\n"
+      "sandyqd --init_master_key FILE");
   absl::ParseCommandLine(argc, argv);
   return sandyq::Run();
 }

@@ -21,6 +21,7 @@
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/crypto/dev_pki.h"
 #include "tests/integration/e2e_util.h"
 #include "tests/integration/server_process.h"
 
@@ -284,6 +285,45 @@ TEST(DurabilityE2eTest, PolicyErrorsNameFileLineAndField) {
             1);
   EXPECT_THAT(output, HasSubstr("policy.textproto:"));
   EXPECT_THAT(output, HasSubstr("no-such-role"));
+}
+
+TEST(DurabilityE2eTest, ProductionConfigServes) {
+  const std::string dir = NewTempDir("production");
+  // Operator steps: a master key, certificates from the company CA (here a
+  // dev CA with a production trust domain), a config and a policy.
+  std::string output;
+  ASSERT_EQ(ServerProcess::RunToExit({"--init_master_key", dir + "/master.key"},
+                                     &output),
+            0)
+      << output;
+  EXPECT_NE(ServerProcess::RunToExit({"--init_master_key", dir + "/master.key"},
+                                     &output),
+            0);  // never overwrites a key
+  ASSERT_TRUE(crypto::EnsureDevPki({.dir = dir + "/tls",
+                                    .trust_domain = "vault.example.kz",
+                                    .identities = {"checkout", "dpo"}})
+                  .ok());
+  std::ofstream(dir + "/policy.textproto")
+      << Slurp("deploy/dev/policy.textproto");
+  std::ofstream(dir + "/sandyqd.textproto")
+      << "listen: \"127.0.0.1:0\"\n"
+         "tls { cert_file: \"tls/server.crt\" key_file: \"tls/server.key\"\n"
+         "      client_ca_file: \"tls/ca.crt\" trust_domain: \"vault.example.kz\" }\n"
+         "data_dir: \"db\"\n"
+         "master_key { file { path: \"master.key\" } }\n"
+         "policy_file: \"policy.textproto\"\n";
+  auto server = ServerProcess::Start({"--config", dir + "/sandyqd.textproto"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto checkout = (*server)->ClientFor("checkout", dir + "/tls");
+  auto dpo = (*server)->ClientFor("dpo", dir + "/tls");
+  ASSERT_TRUE(checkout.ok() && dpo.ok());
+  auto token = (*checkout)->Tokenize("e2e:prod", v1::FIELD_TYPE_PHONE,
+                                     "+77012345678");
+  ASSERT_TRUE(token.ok()) << token.status();
+  auto value = (*dpo)->Detokenize(*token, "subject_access_request");
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(value->value(), "+77012345678");
+  EXPECT_THAT((*server)->Stderr(), HasSubstr("residency country KZ"));
 }
 
 }  // namespace
