@@ -102,6 +102,10 @@ absl::StatusOr<StoredEvent> DecodeEvent(absl::string_view bytes) {
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
     storage::Store* store, const platform::Clock* clock, Options options) {
+  // A group of at most 0 commits would never take one off the queue.
+  if (options.max_group == 0) {
+    return absl::InvalidArgumentError("audit log: max_group must be positive");
+  }
   uint64_t seq = 0;
   std::string hash(crypto::kSha256Size, '\0');
   absl::Time time = absl::InfinitePast();

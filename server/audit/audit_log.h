@@ -41,7 +41,7 @@ class AuditLog {
   struct Options {
     // Sync the WAL before acknowledging. Only benchmarks turn this off.
     bool sync = true;
-    // Most commits written in one batch.
+    // Most commits written in one batch; Open refuses 0.
     size_t max_group = 512;
   };
 

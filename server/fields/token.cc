@@ -152,7 +152,9 @@ bool LooksLikeToken(absl::string_view token) {
     return std::all_of(random_part.begin(), random_part.end(),
                        IsBase64UrlChar);
   }
-  return IsPan(token);
+  // Card tokens always fail Luhn: a Luhn-valid digit string is a card
+  // number sent by mistake, never a token.
+  return IsPan(token) && !LuhnValid(token);
 }
 
 }  // namespace sandyq::fields

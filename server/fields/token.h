@@ -31,8 +31,10 @@ inline constexpr size_t kOpaqueTokenRandomBytes = 18;
 std::string NewToken(FieldType type, absl::string_view normalized,
                      platform::Random& random);
 
-// Whether `token` is syntactically a sandyq token (opaque or card format).
-// Used to reject garbage before any storage lookup.
+// Whether `token` is syntactically a sandyq token (opaque, or 13-19 digits
+// failing Luhn). A Luhn-valid digit string is a card number, not a token.
+// Used to reject garbage, and raw values sent by mistake, before any storage
+// lookup or logging.
 bool LooksLikeToken(absl::string_view token);
 
 // Luhn mod-10 check over ASCII digits; false on any non-digit.

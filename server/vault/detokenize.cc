@@ -114,8 +114,9 @@ void Vault::RevealOne(const policy::Policy& policy,
   };
 
   // Record only what is shaped like a token: a caller who sends a raw value
-  // by mistake must not get it written into the log.
-  if (fields::LooksLikeToken(in.token)) event.token = in.token;
+  // (say, a card number) by mistake must not get it written into the log.
+  const bool is_token = fields::LooksLikeToken(in.token);
+  if (is_token) event.token = in.token;
   if (absl::Status s = CheckText("purpose", in.purpose, kMaxPurposeBytes,
                                  /*required=*/true);
       !s.ok()) {
@@ -128,7 +129,7 @@ void Vault::RevealOne(const policy::Policy& policy,
     return refuse(audit::Decision::kInvalid, "input:justification", s);
   }
   event.justification = in.justification;
-  if (event.token.empty()) {
+  if (!is_token) {
     return refuse(audit::Decision::kInvalid, "input:token",
                   absl::InvalidArgumentError("token: not a sandyq token"));
   }

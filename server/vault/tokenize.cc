@@ -226,6 +226,8 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
 
   // The subject's data key: existing, or new (stored with the first token).
   crypto::SecretBytes dek;
+  // A new subject's record, written only if one of its values is.
+  std::string new_subject_record;
   absl::StatusOr<std::string> subject_bytes =
       deps_.store->Get(Table::kSubjects, subject_hash);
   if (subject_bytes.ok()) {
@@ -250,7 +252,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
       subject.set_kek_version(wrapped->kek_version);
       subject.set_wrapped_dek(wrapped->bytes);
       subject.set_created_micros(now);
-      batch.Put(Table::kSubjects, subject_hash, subject.SerializeAsString());
+      new_subject_record = subject.SerializeAsString();
     } else {
       fail_all(absl::InternalError("keys: cannot wrap a new data key"));
     }
@@ -330,6 +332,10 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
       item.result = std::move(token);
       events.push_back(item.event);
     }
+  }
+  // Keep no data key for a subject none of whose values were stored.
+  if (!new_subject_record.empty() && !batch.empty()) {
+    batch.Put(Table::kSubjects, subject_hash, new_subject_record);
   }
   // Normalized plaintext is no longer needed.
   for (size_t i : indexes) {

@@ -287,7 +287,7 @@ TEST_F(TokenizerE2eTest, LookupFoldsNameSpellings) {
                                   "Қайрат Лукапов");
   ASSERT_TRUE(token.ok());
   auto dpo = As("dpo");
-  for (const std::string& spelling : {"ҚАЙРАТ ЛУКАПОВ", "Кайрат Лукапов"}) {
+  for (const char* spelling : {"ҚАЙРАТ ЛУКАПОВ", "Кайрат Лукапов"}) {
     auto found = dpo->Lookup(v1::FIELD_TYPE_FULL_NAME, spelling,
                              "subject_access_request");
     ASSERT_TRUE(found.ok()) << found.status();

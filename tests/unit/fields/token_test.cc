@@ -222,5 +222,11 @@ TEST(LooksLikeTokenTest, CardFormat) {
   EXPECT_FALSE(LooksLikeToken("411111000000111a"));
 }
 
+TEST(LooksLikeTokenTest, LuhnValidCardNumberIsNotAToken) {
+  EXPECT_FALSE(LooksLikeToken("4111111111111111"));
+  EXPECT_FALSE(LooksLikeToken("378282246310005"));
+  EXPECT_TRUE(LooksLikeToken("4111111111111112"));
+}
+
 }  // namespace
 }  // namespace sandyq::fields

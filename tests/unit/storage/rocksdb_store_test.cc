@@ -1,0 +1,386 @@
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/storage/encoding.h"
+#include "server/storage/store.h"
+#include "tests/fakes/status_matchers.h"
+#include "tests/fakes/temp_dir.h"
+
+namespace sandyq::storage {
+namespace {
+
+using ::sandyq::testing::IsOk;
+using ::sandyq::testing::IsOkAndHolds;
+using ::sandyq::testing::ScopedTempDir;
+using ::sandyq::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+class RocksDbStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_THAT(Reopen(), IsOk()); }
+
+  std::string path() const { return dir_.File("db"); }
+
+  // Closes the store (if open) and opens the same directory again.
+  absl::Status Reopen() {
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        OpenRocksDbStore({.path = path()});
+    if (!store.ok()) return store.status();
+    store_ = std::move(*store);
+    return absl::OkStatus();
+  }
+
+  absl::Status Put(Table table, absl::string_view key,
+                   absl::string_view value) {
+    WriteBatch batch;
+    batch.Put(table, key, value);
+    return store_->Write(batch, {});
+  }
+
+  // Everything Scan visits, in visiting order.
+  KeyValues ScanAll(Table table, absl::string_view prefix,
+                    absl::string_view start_after = "") {
+    KeyValues out;
+    EXPECT_THAT(store_->Scan(table, prefix, start_after,
+                             [&](absl::string_view k, absl::string_view v) {
+                               out.emplace_back(std::string(k), std::string(v));
+                               return true;
+                             }),
+                IsOk());
+    return out;
+  }
+
+  std::vector<std::string> ScanKeys(Table table, absl::string_view prefix,
+                                    absl::string_view start_after = "") {
+    std::vector<std::string> keys;
+    for (auto& [k, v] : ScanAll(table, prefix, start_after)) {
+      keys.push_back(k);
+    }
+    return keys;
+  }
+
+  ScopedTempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(RocksDbStoreTest, GetReturnsNotFoundForMissingKey) {
+  EXPECT_THAT(store_->Get(Table::kFields, "absent"),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(RocksDbStoreTest, GetReturnsWrittenValue) {
+  ASSERT_THAT(Put(Table::kFields, "k", "v"), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "k"), IsOkAndHolds("v"));
+}
+
+TEST_F(RocksDbStoreTest, StoresArbitraryBytesInKeysAndValues) {
+  const std::string key("\x00\xff\x01key", 6);
+  const std::string value("\xff\x00\x80", 3);
+  ASSERT_THAT(Put(Table::kIndex, key, value), IsOk());
+  EXPECT_THAT(store_->Get(Table::kIndex, key), IsOkAndHolds(value));
+  EXPECT_THAT(store_->Get(Table::kIndex, std::string("\x00\xff\x01", 3)),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(RocksDbStoreTest, PutOverwritesValue) {
+  ASSERT_THAT(Put(Table::kMeta, "k", "old"), IsOk());
+  ASSERT_THAT(Put(Table::kMeta, "k", "new"), IsOk());
+  EXPECT_THAT(store_->Get(Table::kMeta, "k"), IsOkAndHolds("new"));
+}
+
+TEST_F(RocksDbStoreTest, WriteAppliesEveryOperationAcrossTables) {
+  ASSERT_THAT(Put(Table::kIndex, "stale", "x"), IsOk());
+  WriteBatch batch;
+  batch.Put(Table::kSubjects, "s", "subject");
+  batch.Put(Table::kFields, "t", "record");
+  batch.Put(Table::kIndex, "i", "");
+  batch.Delete(Table::kIndex, "stale");
+  batch.Put(Table::kAudit, EncodeU64(1), "event");
+  ASSERT_THAT(store_->Write(batch, {.sync = true}), IsOk());
+
+  EXPECT_THAT(store_->Get(Table::kSubjects, "s"), IsOkAndHolds("subject"));
+  EXPECT_THAT(store_->Get(Table::kFields, "t"), IsOkAndHolds("record"));
+  EXPECT_THAT(store_->Get(Table::kIndex, "i"), IsOkAndHolds(""));
+  EXPECT_THAT(store_->Get(Table::kIndex, "stale"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Get(Table::kAudit, EncodeU64(1)), IsOkAndHolds("event"));
+}
+
+TEST_F(RocksDbStoreTest, WriteAppliesOperationsInBatchOrder) {
+  WriteBatch batch;
+  batch.Put(Table::kFields, "a", "1");
+  batch.Delete(Table::kFields, "a");
+  batch.Put(Table::kFields, "b", "1");
+  batch.Put(Table::kFields, "b", "2");
+  ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "a"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Get(Table::kFields, "b"), IsOkAndHolds("2"));
+}
+
+TEST_F(RocksDbStoreTest, AppendedBatchKeepsBothBatchesOperations) {
+  WriteBatch first;
+  first.Put(Table::kFields, "a", "1");
+  WriteBatch second;
+  second.Put(Table::kAudit, "b", "2");
+  second.Delete(Table::kFields, "a");
+  first.Append(std::move(second));
+  EXPECT_EQ(first.size(), 3u);
+  EXPECT_TRUE(second.empty());  // NOLINT(bugprone-use-after-move): documented
+  ASSERT_THAT(store_->Write(first, {}), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "a"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Get(Table::kAudit, "b"), IsOkAndHolds("2"));
+}
+
+TEST_F(RocksDbStoreTest, EmptyBatchIsOk) {
+  EXPECT_THAT(store_->Write(WriteBatch(), {}), IsOk());
+}
+
+TEST_F(RocksDbStoreTest, DeleteRemovesOnlyThatKey) {
+  ASSERT_THAT(Put(Table::kFields, "a", "1"), IsOk());
+  ASSERT_THAT(Put(Table::kFields, "b", "2"), IsOk());
+  WriteBatch batch;
+  batch.Delete(Table::kFields, "a");
+  ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "a"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Get(Table::kFields, "b"), IsOkAndHolds("2"));
+  EXPECT_THAT(ScanKeys(Table::kFields, ""), ElementsAre("b"));
+}
+
+TEST_F(RocksDbStoreTest, DeleteOfMissingKeyIsOk) {
+  WriteBatch batch;
+  batch.Delete(Table::kFields, "never-written");
+  EXPECT_THAT(store_->Write(batch, {}), IsOk());
+}
+
+TEST_F(RocksDbStoreTest, TablesAreSeparateKeySpaces) {
+  ASSERT_THAT(Put(Table::kFields, "same", "fields"), IsOk());
+  ASSERT_THAT(Put(Table::kIndex, "same", "index"), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "same"), IsOkAndHolds("fields"));
+  EXPECT_THAT(store_->Get(Table::kIndex, "same"), IsOkAndHolds("index"));
+  EXPECT_THAT(store_->Get(Table::kAudit, "same"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(ScanAll(Table::kFields, ""), ElementsAre(Pair("same", "fields")));
+
+  WriteBatch batch;
+  batch.Delete(Table::kFields, "same");
+  ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  EXPECT_THAT(store_->Get(Table::kIndex, "same"), IsOkAndHolds("index"));
+}
+
+TEST_F(RocksDbStoreTest, EveryTableHoldsData) {
+  for (int i = 0; i < kTableCount; ++i) {
+    ASSERT_THAT(Put(static_cast<Table>(i), "k", absl::StrCat("table", i)),
+                IsOk());
+  }
+  for (int i = 0; i < kTableCount; ++i) {
+    EXPECT_THAT(store_->Get(static_cast<Table>(i), "k"),
+                IsOkAndHolds(absl::StrCat("table", i)));
+  }
+}
+
+class RocksDbScanTest : public RocksDbStoreTest {
+ protected:
+  void SetUp() override {
+    RocksDbStoreTest::SetUp();
+    WriteBatch batch;
+    // Written out of order; "b\xff" checks that bytes sort unsigned.
+    for (const char* key : {"b2", "a", "c", "b\xff", "b1", "b", "ab", "b3"}) {
+      batch.Put(Table::kIndex, key, absl::StrCat("v:", key));
+    }
+    batch.Put(Table::kFields, "b0", "other table");
+    ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  }
+};
+
+TEST_F(RocksDbScanTest, VisitsPrefixInKeyOrderAndStopsAtItsEnd) {
+  EXPECT_THAT(
+      ScanAll(Table::kIndex, "b"),
+      ElementsAre(Pair("b", "v:b"), Pair("b1", "v:b1"), Pair("b2", "v:b2"),
+                  Pair("b3", "v:b3"), Pair("b\xff", "v:b\xff")));
+}
+
+TEST_F(RocksDbScanTest, EmptyPrefixVisitsWholeTable) {
+  EXPECT_THAT(ScanKeys(Table::kIndex, ""),
+              ElementsAre("a", "ab", "b", "b1", "b2", "b3", "b\xff", "c"));
+}
+
+TEST_F(RocksDbScanTest, PrefixWithNoKeysVisitsNothing) {
+  EXPECT_THAT(ScanKeys(Table::kIndex, "bb"), IsEmpty());
+  EXPECT_THAT(ScanKeys(Table::kIndex, "d"), IsEmpty());
+  EXPECT_THAT(ScanKeys(Table::kAuditIndex, ""), IsEmpty());
+}
+
+TEST_F(RocksDbScanTest, StartsStrictlyAfterAnExistingKey) {
+  EXPECT_THAT(ScanKeys(Table::kIndex, "b", "b1"),
+              ElementsAre("b2", "b3", "b\xff"));
+  EXPECT_THAT(ScanKeys(Table::kIndex, "b", "b\xff"), IsEmpty());
+}
+
+TEST_F(RocksDbScanTest, StartsAfterAKeyThatIsNotStored) {
+  EXPECT_THAT(ScanKeys(Table::kIndex, "b", "b15"),
+              ElementsAre("b2", "b3", "b\xff"));
+  EXPECT_THAT(ScanKeys(Table::kIndex, "", "aa"),
+              ElementsAre("ab", "b", "b1", "b2", "b3", "b\xff", "c"));
+}
+
+TEST_F(RocksDbScanTest, StartAfterEqualToPrefixSkipsOnlyThePrefixKey) {
+  EXPECT_THAT(ScanKeys(Table::kIndex, "b", "b"),
+              ElementsAre("b1", "b2", "b3", "b\xff"));
+}
+
+TEST_F(RocksDbScanTest, StartAfterBeforePrefixStartsAtPrefix) {
+  EXPECT_THAT(ScanKeys(Table::kIndex, "b", "a"),
+              ElementsAre("b", "b1", "b2", "b3", "b\xff"));
+}
+
+TEST_F(RocksDbScanTest, StartAfterBeyondPrefixVisitsNothing) {
+  EXPECT_THAT(ScanKeys(Table::kIndex, "b", "c"), IsEmpty());
+}
+
+TEST_F(RocksDbScanTest, StopsWhenVisitorReturnsFalse) {
+  std::vector<std::string> seen;
+  ASSERT_THAT(store_->Scan(Table::kIndex, "b", "",
+                           [&](absl::string_view k, absl::string_view) {
+                             seen.emplace_back(k);
+                             return seen.size() < 2;
+                           }),
+              IsOk());
+  EXPECT_THAT(seen, ElementsAre("b", "b1"));
+}
+
+TEST_F(RocksDbScanTest, DoesNotSeeDeletedKeys) {
+  WriteBatch batch;
+  batch.Delete(Table::kIndex, "b2");
+  ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  EXPECT_THAT(ScanKeys(Table::kIndex, "b"),
+              ElementsAre("b", "b1", "b3", "b\xff"));
+}
+
+TEST_F(RocksDbScanTest, SeesASnapshotWhileTheVisitorWrites) {
+  std::vector<std::string> seen;
+  ASSERT_THAT(store_->Scan(Table::kIndex, "b", "",
+                           [&](absl::string_view k, absl::string_view) {
+                             seen.emplace_back(k);
+                             if (k == "b") {
+                               EXPECT_THAT(Put(Table::kIndex, "b0", ""),
+                                           IsOk());
+                             }
+                             return true;
+                           }),
+              IsOk());
+  EXPECT_THAT(seen, ElementsAre("b", "b1", "b2", "b3", "b\xff"));
+  EXPECT_THAT(store_->Get(Table::kIndex, "b0"), IsOkAndHolds(""));
+}
+
+TEST_F(RocksDbStoreTest, ScanVisitsEncodedNumbersInNumericOrder) {
+  const std::vector<uint64_t> numbers = {
+      256, 1, 0x8000000000000000, 255, 2, 0x100000000, 128, 127};
+  WriteBatch batch;
+  for (uint64_t n : numbers) batch.Put(Table::kAudit, EncodeU64(n), "");
+  ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  std::vector<uint64_t> seen;
+  for (const std::string& key : ScanKeys(Table::kAudit, "")) {
+    seen.push_back(DecodeU64(key).value());
+  }
+  std::vector<uint64_t> sorted = numbers;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(seen, sorted);
+}
+
+TEST_F(RocksDbStoreTest, ReopenKeepsSyncedWrites) {
+  WriteBatch batch;
+  batch.Put(Table::kMeta, "vault", "record");
+  batch.Put(Table::kAudit, EncodeU64(7), "event");
+  ASSERT_THAT(store_->Write(batch, {.sync = true}), IsOk());
+  WriteBatch removal;
+  removal.Delete(Table::kMeta, "vault");
+  removal.Put(Table::kMeta, "other", "x");
+  ASSERT_THAT(store_->Write(removal, {.sync = true}), IsOk());
+
+  ASSERT_THAT(Reopen(), IsOk());
+  EXPECT_THAT(store_->Get(Table::kMeta, "vault"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Get(Table::kMeta, "other"), IsOkAndHolds("x"));
+  EXPECT_THAT(store_->Get(Table::kAudit, EncodeU64(7)), IsOkAndHolds("event"));
+  EXPECT_THAT(ScanKeys(Table::kAudit, ""), ElementsAre(EncodeU64(7)));
+}
+
+TEST_F(RocksDbStoreTest, ReopenAfterCompactionKeepsData) {
+  ASSERT_THAT(Put(Table::kFields, "t", "record"), IsOk());
+  ASSERT_THAT(store_->CompactAll(), IsOk());
+  ASSERT_THAT(Reopen(), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "t"), IsOkAndHolds("record"));
+}
+
+TEST_F(RocksDbStoreTest, OpenFailsForMissingPathWithoutCreate) {
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(
+      {.path = dir_.File("missing"), .create_if_missing = false});
+  EXPECT_FALSE(store.ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("missing/CURRENT")));
+}
+
+TEST_F(RocksDbStoreTest, SecondOpenOfTheSameDirectoryFails) {
+  // RocksDB locks its directory: two stores on one vault would corrupt it.
+  EXPECT_FALSE(OpenRocksDbStore({.path = path()}).ok());
+}
+
+// Whether any file under `dir` other than RocksDB's info logs contains
+// `needle`.
+bool AnyDataFileContains(const std::string& dir, absl::string_view needle) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, "LOG")) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string content((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    if (absl::StrContains(content, needle)) return true;
+  }
+  return false;
+}
+
+TEST_F(RocksDbStoreTest, CompactAllRemovesDeletedValuesFromDisk) {
+  // No 4-byte run in common, so block compression stores each verbatim.
+  const std::string erased = "ERASED-7Hq2Vn9Kx";
+  const std::string kept = "KEPT-b4Tz8Mw3Jy";
+  ASSERT_THAT(Put(Table::kFields, "erased", erased), IsOk());
+  ASSERT_THAT(Put(Table::kFields, "kept", kept), IsOk());
+  // Push both into table files first, as an old value would be.
+  ASSERT_THAT(store_->CompactAll(), IsOk());
+  ASSERT_TRUE(AnyDataFileContains(path(), erased));
+
+  WriteBatch batch;
+  batch.Delete(Table::kFields, "erased");
+  ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  ASSERT_THAT(store_->CompactAll(), IsOk());
+
+  EXPECT_FALSE(AnyDataFileContains(path(), erased));
+  EXPECT_TRUE(AnyDataFileContains(path(), kept));
+  EXPECT_THAT(store_->Get(Table::kFields, "kept"), IsOkAndHolds(kept));
+  EXPECT_THAT(store_->Get(Table::kFields, "erased"),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace sandyq::storage

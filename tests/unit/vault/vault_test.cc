@@ -1,0 +1,1114 @@
+#include "server/vault/vault.h"
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sandyq/internal/v1/records.pb.h"
+#include "server/audit/audit_log.h"
+#include "server/fields/field_type.h"
+#include "server/fields/token.h"
+#include "server/platform/files.h"
+#include "server/policy/policy.h"
+#include "server/storage/store.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_master_key.h"
+#include "tests/fakes/fake_random.h"
+#include "tests/fakes/memory_store.h"
+#include "tests/fakes/status_matchers.h"
+
+namespace sandyq::vault {
+namespace {
+
+namespace pb = ::sandyq::internal::v1;
+using audit::Decision;
+using audit::StoredEvent;
+using fields::FieldType;
+using ::sandyq::testing::ConstantRandom;
+using ::sandyq::testing::FakeClock;
+using ::sandyq::testing::FakeMasterKey;
+using ::sandyq::testing::FakeRandom;
+using ::sandyq::testing::IsOk;
+using ::sandyq::testing::IsOkAndHolds;
+using ::sandyq::testing::MemoryStore;
+using ::sandyq::testing::StatusIs;
+using storage::Table;
+using ::testing::Each;
+using ::testing::Eq;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
+
+// Synthetic values only (domain/kazakhstan.md test vectors).
+constexpr char kSubjectA[] = "crm:test-0001";
+constexpr char kSubjectB[] = "crm:test-0002";
+constexpr char kIin[] = "850315300019";
+constexpr char kPhone[] = "+77012345678";
+constexpr char kCard[] = "4111111111111111";
+// Same BIN and last four as kCard, also Luhn-valid.
+constexpr char kCardSameEnds[] = "4111110000091111";
+
+constexpr char kSar[] = "subject_access_request";
+constexpr char kSupport[] = "customer_support";
+
+int Num(FieldType type) { return static_cast<int>(type); }
+
+// One value of each type: as a caller writes it, and as the vault stores and
+// reveals it.
+struct Sample {
+  FieldType type;
+  std::string input;
+  std::string normalized;
+};
+std::vector<Sample> OneOfEachType() {
+  return {
+      {FieldType::kFullName, "  Әлия   Тестова ", "Әлия Тестова"},
+      {FieldType::kIin, kIin, kIin},
+      {FieldType::kPassport, "n1234 5678", "N12345678"},
+      {FieldType::kPhone, "8 (701) 234-56-78", kPhone},
+      {FieldType::kCardNumber, "4111 1111 1111 1111", kCard},
+      {FieldType::kCardExpiry, "03/29", "2029-03"},
+      {FieldType::kEmail, "Test.User@Mail.KZ", "Test.User@mail.kz"},
+      {FieldType::kDateOfBirth, "1985-03-15", "1985-03-15"},
+      {FieldType::kAddress, "г. Алматы, ул. Тестовая, 1",
+       "г. Алматы, ул. Тестовая, 1"},
+  };
+}
+
+TokenizeInput Item(absl::string_view subject_id, int field_type,
+                   absl::string_view value, absl::string_view source = "") {
+  TokenizeInput input;
+  input.subject_id = std::string(subject_id);
+  input.field_type = field_type;
+  input.value = std::string(value);
+  input.source = std::string(source);
+  return input;
+}
+
+DetokenizeInput Req(absl::string_view token, absl::string_view purpose,
+                    absl::string_view justification = "") {
+  DetokenizeInput input;
+  input.token = std::string(token);
+  input.purpose = std::string(purpose);
+  input.justification = std::string(justification);
+  return input;
+}
+
+AuditQueryInput SubjectQuery(absl::string_view subject_id) {
+  AuditQueryInput input;
+  input.subject_id = std::string(subject_id);
+  return input;
+}
+
+// Whether `text` holds any `run`-byte window of `value`.
+bool ContainsRunOf(absl::string_view text, absl::string_view value,
+                   size_t run = 4) {
+  if (value.size() < run) return absl::StrContains(text, value);
+  for (size_t i = 0; i + run <= value.size(); ++i) {
+    if (absl::StrContains(text, value.substr(i, run))) return true;
+  }
+  return false;
+}
+
+std::shared_ptr<const policy::Policy> DevPolicy() {
+  // Tests run with the repository root as the working directory.
+  absl::StatusOr<std::string> text =
+      platform::ReadFile("deploy/dev/policy.textproto");
+  EXPECT_THAT(text, IsOk());
+  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
+      policy::Policy::Parse(text.value_or(""), "policy.textproto");
+  EXPECT_THAT(policy, IsOk());
+  return policy.value_or(nullptr);
+}
+
+// Calls an asynchronous vault method and waits for its callback.
+template <typename T>
+absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
+  absl::Notification done;
+  absl::StatusOr<T> result = absl::UnknownError("callback not called");
+  start([&](absl::StatusOr<T> r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+class VaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    policy_ = DevPolicy();
+    ASSERT_NE(policy_, nullptr);
+    ASSERT_NO_FATAL_FAILURE(Open());
+    events_at_start_ = AllEvents().size();
+  }
+
+  // (Re)opens the log and the vault over store_.
+  void Open(const crypto::MasterKeyProvider* master = nullptr) {
+    vault_.reset();
+    log_.reset();
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
+        audit::AuditLog::Open(&store_, &clock_, {});
+    ASSERT_THAT(log, IsOk());
+    log_ = std::move(*log);
+    absl::StatusOr<std::unique_ptr<Vault>> vault = OpenVault(master);
+    ASSERT_THAT(vault, IsOk());
+    vault_ = std::move(*vault);
+  }
+  absl::StatusOr<std::unique_ptr<Vault>> OpenVault(
+      const crypto::MasterKeyProvider* master) {
+    return Vault::Open({.store = &store_,
+                        .log = log_.get(),
+                        .master = master != nullptr ? master : &master_,
+                        .clock = &clock_,
+                        .random = random(),
+                        .policy = policy_},
+                       {});
+  }
+  virtual platform::Random* random() { return &random_; }
+
+  absl::StatusOr<std::string> Tokenize(absl::string_view identity,
+                                       absl::string_view subject,
+                                       FieldType type,
+                                       absl::string_view value) {
+    return Await<std::string>([&](Callback<std::string> done) {
+      vault_->Tokenize(
+          {std::string(identity)},
+          Item(std::string(subject), Num(type), std::string(value)),
+          std::move(done));
+    });
+  }
+  // Tokenize by "checkout", which may tokenize every type.
+  absl::StatusOr<std::string> Tokenize(absl::string_view subject,
+                                       FieldType type,
+                                       absl::string_view value) {
+    return Tokenize("checkout", subject, type, value);
+  }
+
+  absl::StatusOr<Vault::TokenizeResults> TokenizeBatch(
+      absl::string_view identity, std::vector<TokenizeInput> inputs) {
+    return Await<Vault::TokenizeResults>(
+        [&](Callback<Vault::TokenizeResults> done) {
+          vault_->TokenizeBatch({std::string(identity)}, std::move(inputs),
+                                std::move(done));
+        });
+  }
+
+  absl::StatusOr<Revealed> Detokenize(absl::string_view identity,
+                                      absl::string_view token,
+                                      absl::string_view purpose,
+                                      absl::string_view justification = "") {
+    return Await<Revealed>([&](Callback<Revealed> done) {
+      vault_->Detokenize({std::string(identity)},
+                         Req(token, purpose, justification), std::move(done));
+    });
+  }
+  // The value behind `token` as the data protection officer sees it (FULL
+  // for every type).
+  absl::StatusOr<std::string> Reveal(absl::string_view token) {
+    absl::StatusOr<Revealed> revealed = Detokenize("dpo", token, kSar);
+    if (!revealed.ok()) return revealed.status();
+    EXPECT_FALSE(revealed->masked);
+    return revealed->value;
+  }
+
+  absl::StatusOr<Vault::DetokenizeResults> DetokenizeBatch(
+      absl::string_view identity, std::vector<DetokenizeInput> inputs) {
+    return Await<Vault::DetokenizeResults>(
+        [&](Callback<Vault::DetokenizeResults> done) {
+          vault_->DetokenizeBatch({std::string(identity)}, std::move(inputs),
+                                  std::move(done));
+        });
+  }
+
+  absl::StatusOr<std::vector<std::string>> Lookup(absl::string_view identity,
+                                                  FieldType type,
+                                                  absl::string_view value,
+                                                  absl::string_view purpose) {
+    return Await<std::vector<std::string>>(
+        [&](Callback<std::vector<std::string>> done) {
+          vault_->Lookup({std::string(identity)},
+                         {.field_type = Num(type),
+                          .value = std::string(value),
+                          .purpose = std::string(purpose)},
+                         std::move(done));
+        });
+  }
+
+  // Every stored access-log event, in order.
+  std::vector<StoredEvent> AllEvents() const {
+    std::vector<StoredEvent> events;
+    EXPECT_THAT(store_.Scan(Table::kAudit, "", "",
+                            [&](absl::string_view, absl::string_view value) {
+                              absl::StatusOr<StoredEvent> e =
+                                  audit::DecodeEvent(value);
+                              EXPECT_THAT(e, IsOk());
+                              if (e.ok()) events.push_back(*e);
+                              return true;
+                            }),
+                IsOk());
+    return events;
+  }
+  // The events written since SetUp.
+  std::vector<StoredEvent> NewEvents() const {
+    std::vector<StoredEvent> all = AllEvents();
+    return std::vector<StoredEvent>(all.begin() + events_at_start_, all.end());
+  }
+  StoredEvent LastEvent() const {
+    std::vector<StoredEvent> all = AllEvents();
+    EXPECT_THAT(all, Not(IsEmpty()));
+    return all.empty() ? StoredEvent{} : all.back();
+  }
+
+  // Every stored key and value, of every table, concatenated.
+  std::string AllStoredBytes() const {
+    std::string all;
+    for (int t = 0; t < storage::kTableCount; ++t) {
+      EXPECT_THAT(store_.Scan(static_cast<Table>(t), "", "",
+                              [&](absl::string_view k, absl::string_view v) {
+                                absl::StrAppend(&all, k, "\n", v, "\n");
+                                return true;
+                              }),
+                  IsOk());
+    }
+    return all;
+  }
+
+  pb::FieldRecord FieldRecordOf(absl::string_view token) const {
+    pb::FieldRecord record;
+    absl::StatusOr<std::string> bytes =
+        store_.Get(Table::kFields, std::string(token));
+    EXPECT_THAT(bytes, IsOk());
+    EXPECT_TRUE(record.ParseFromString(bytes.value_or("")));
+    return record;
+  }
+
+  MemoryStore store_;
+  FakeClock clock_;
+  FakeRandom random_{2026};
+  FakeMasterKey master_;
+  std::shared_ptr<const policy::Policy> policy_;
+  std::unique_ptr<audit::AuditLog> log_;
+  std::unique_ptr<Vault> vault_;  // after log_: destroyed first
+  size_t events_at_start_ = 0;
+};
+
+// --- Tokenize and reveal ----------------------------------------------------
+
+TEST_F(VaultTest, OpeningANewVaultRecordsOneEvent) {
+  std::vector<StoredEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].event.rpc, "Vault.Create");
+  EXPECT_EQ(events[0].event.decision, Decision::kAllowed);
+}
+
+TEST_F(VaultTest, TokenizesAndRevealsEveryFieldType) {
+  for (const Sample& sample : OneOfEachType()) {
+    SCOPED_TRACE(fields::FieldTypeName(sample.type));
+    absl::StatusOr<std::string> token =
+        Tokenize(kSubjectA, sample.type, sample.input);
+    ASSERT_THAT(token, IsOk());
+    EXPECT_TRUE(fields::LooksLikeToken(*token));
+    EXPECT_NE(*token, sample.normalized);
+    EXPECT_THAT(Reveal(*token), IsOkAndHolds(sample.normalized));
+
+    absl::StatusOr<Revealed> legal =
+        Detokenize("legal", *token, "legal_request", "court order 1/2026");
+    ASSERT_THAT(legal, IsOk());
+    EXPECT_EQ(legal->value, sample.normalized);
+    EXPECT_EQ(legal->type, sample.type);
+    EXPECT_FALSE(legal->masked);
+  }
+}
+
+TEST_F(VaultTest, SameValueOfOneSubjectGetsTheSameToken) {
+  absl::StatusOr<std::string> first =
+      Tokenize(kSubjectA, FieldType::kPhone, "+7 701 234 5678");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, "8 (701) 234-56-78"),
+              IsOkAndHolds(*first));
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone),
+              IsOkAndHolds(*first));
+  EXPECT_EQ(store_.Count(Table::kFields), 1u);
+}
+
+TEST_F(VaultTest, SameValueOfAnotherSubjectGetsAnotherToken) {
+  absl::StatusOr<std::string> a = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  absl::StatusOr<std::string> b = Tokenize(kSubjectB, FieldType::kIin, kIin);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_NE(*a, *b);
+  EXPECT_THAT(Reveal(*a), IsOkAndHolds(kIin));
+  EXPECT_THAT(Reveal(*b), IsOkAndHolds(kIin));
+  EXPECT_EQ(store_.Count(Table::kSubjects), 2u);
+}
+
+TEST_F(VaultTest, SameValueAsAnotherTypeGetsAnotherToken) {
+  absl::StatusOr<std::string> passport =
+      Tokenize(kSubjectA, FieldType::kPassport, "012345678");
+  absl::StatusOr<std::string> address =
+      Tokenize(kSubjectA, FieldType::kAddress, "012345678");
+  ASSERT_THAT(passport, IsOk());
+  ASSERT_THAT(address, IsOk());
+  EXPECT_NE(*passport, *address);
+}
+
+TEST_F(VaultTest, BatchReturnsPerItemResultsInOrder) {
+  absl::StatusOr<Vault::TokenizeResults> results = TokenizeBatch(
+      "checkout", {Item(kSubjectA, Num(FieldType::kPhone), kPhone),
+                   Item(kSubjectA, Num(FieldType::kIin),
+                        "850315300018"),  // wrong check digit
+                   Item(kSubjectB, Num(FieldType::kEmail), "test.user@mail.kz"),
+                   Item("", Num(FieldType::kPhone), kPhone),  // missing subject
+                   Item(kSubjectB, 99, "x"),                  // unknown type
+                   Item(kSubjectB, Num(FieldType::kIin), kIin)});
+  ASSERT_THAT(results, IsOk());
+  ASSERT_THAT(*results, SizeIs(6));
+  EXPECT_THAT((*results)[0], IsOk());
+  EXPECT_THAT((*results)[1], StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*results)[2], IsOk());
+  EXPECT_THAT((*results)[3], StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*results)[4], StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*results)[5], IsOk());
+  EXPECT_THAT(Reveal(*(*results)[0]), IsOkAndHolds(kPhone));
+  EXPECT_THAT(Reveal(*(*results)[2]), IsOkAndHolds("test.user@mail.kz"));
+  EXPECT_THAT(Reveal(*(*results)[5]), IsOkAndHolds(kIin));
+  EXPECT_EQ(store_.Count(Table::kFields), 3u);
+}
+
+TEST_F(VaultTest, BatchGivesARepeatedValueOneToken) {
+  absl::StatusOr<Vault::TokenizeResults> results = TokenizeBatch(
+      "checkout",
+      {Item(kSubjectA, Num(FieldType::kPhone), "87012345678"),
+       Item(kSubjectA, Num(FieldType::kPhone), "+7 (701) 234-56-78")});
+  ASSERT_THAT(results, IsOk());
+  ASSERT_THAT(*results, SizeIs(2));
+  ASSERT_THAT((*results)[0], IsOk());
+  EXPECT_THAT((*results)[1], IsOkAndHolds(*(*results)[0]));
+  EXPECT_EQ(store_.Count(Table::kFields), 1u);
+}
+
+TEST_F(VaultTest, BatchSizeIsChecked) {
+  EXPECT_THAT(TokenizeBatch("checkout", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  std::vector<TokenizeInput> too_many(
+      1001, Item(kSubjectA, Num(FieldType::kIin), kIin));
+  EXPECT_THAT(TokenizeBatch("checkout", std::move(too_many)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(store_.Count(Table::kFields), 0u);
+  EXPECT_THAT(NewEvents(), SizeIs(2));
+}
+
+TEST_F(VaultTest, InvalidValueIsRefusedWithoutEchoingIt) {
+  const std::string bad_iin = "850315300018";  // wrong check digit
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, bad_iin);
+  ASSERT_THAT(token, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_FALSE(ContainsRunOf(token.status().message(), bad_iin))
+      << token.status();
+  EXPECT_EQ(store_.Count(Table::kFields), 0u);
+  EXPECT_EQ(store_.Count(Table::kSubjects), 0u);
+  EXPECT_EQ(store_.Count(Table::kIndex), 0u);
+
+  std::vector<StoredEvent> events = NewEvents();
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].event.decision, Decision::kInvalid);
+  EXPECT_EQ(events[0].event.code,
+            static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(events[0].event.rule, "validate:iin");
+  EXPECT_EQ(events[0].event.field_type, Num(FieldType::kIin));
+  EXPECT_EQ(events[0].event.subject_hash.size(), 32u);
+  EXPECT_FALSE(ContainsRunOf(AllStoredBytes(), bad_iin));
+}
+
+TEST_F(VaultTest, InvalidValueOfAnyTypeIsRefusedWithoutEchoingIt) {
+  const std::vector<std::pair<FieldType, std::string>> bad = {
+      {FieldType::kFullName, "Zxqv9 Wyrmsk"},
+      {FieldType::kIin, "850315300018"},
+      {FieldType::kPassport, "N1234#5678"},
+      {FieldType::kPhone, "+7 701 234"},
+      {FieldType::kCardNumber, "4111111111111112"},
+      {FieldType::kCardExpiry, "13/29"},
+      {FieldType::kEmail, "zxqv.wyrm@@qrst.kz"},
+      {FieldType::kDateOfBirth, "2099-01-01"},
+      {FieldType::kAddress, "Zxqv street \x01 9"},
+  };
+  for (const auto& [type, value] : bad) {
+    SCOPED_TRACE(fields::FieldTypeName(type));
+    absl::StatusOr<std::string> token = Tokenize(kSubjectA, type, value);
+    ASSERT_THAT(token, StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_FALSE(ContainsRunOf(token.status().message(), value));
+    EXPECT_EQ(LastEvent().event.decision, Decision::kInvalid);
+    EXPECT_EQ(LastEvent().event.rule,
+              absl::StrCat("validate:", fields::FieldTypeName(type)));
+  }
+  EXPECT_EQ(store_.Count(Table::kFields), 0u);
+  EXPECT_EQ(store_.Count(Table::kSubjects), 0u);
+  EXPECT_THAT(NewEvents(), SizeIs(bad.size()));
+  const std::string stored = AllStoredBytes();
+  for (const auto& [type, value] : bad) {
+    EXPECT_FALSE(ContainsRunOf(stored, value, 6))
+        << fields::FieldTypeName(type);
+  }
+}
+
+TEST_F(VaultTest, InvalidInputOfEveryKindIsRefused) {
+  const std::string long_subject(300, 's');
+  const std::string control = "crm:\x01";
+  for (const TokenizeInput& input : std::vector<TokenizeInput>{
+           Item("", Num(FieldType::kIin), kIin),
+           Item(long_subject, Num(FieldType::kIin), kIin),
+           Item(control, Num(FieldType::kIin), kIin), Item(kSubjectA, 0, kIin),
+           Item(kSubjectA, Num(FieldType::kIin), kIin, "bad\nsource"),
+           Item(kSubjectA, Num(FieldType::kCardNumber),
+                "4111111111111112"),  // fails Luhn
+       }) {
+    absl::StatusOr<Vault::TokenizeResults> results =
+        TokenizeBatch("checkout", {input});
+    ASSERT_THAT(results, IsOk());
+    EXPECT_THAT((*results)[0], StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_EQ(LastEvent().event.decision, Decision::kInvalid);
+  }
+  EXPECT_EQ(store_.Count(Table::kFields), 0u);
+  EXPECT_THAT(NewEvents(), SizeIs(6));
+}
+
+// --- Policy
+// -------------------------------------------------------------------
+
+TEST_F(VaultTest, UnknownIdentityIsRefusedEverywhere) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kPhone, kPhone);
+  ASSERT_THAT(token, IsOk());
+  const size_t before = AllEvents().size();
+
+  EXPECT_THAT(Tokenize("stranger", kSubjectA, FieldType::kPhone, kPhone),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Detokenize("stranger", *token, kSar),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Lookup("stranger", FieldType::kPhone, kPhone, kSar),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  std::vector<StoredEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(before + 3));
+  for (size_t i = before; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].event.decision, Decision::kDenied);
+    EXPECT_EQ(events[i].event.identity, "stranger");
+    EXPECT_EQ(events[i].event.rule, "unknown-identity");
+  }
+}
+
+TEST_F(VaultTest, RoleWithoutATokenizeGrantIsRefused) {
+  EXPECT_THAT(Tokenize("support", kSubjectA, FieldType::kPhone, kPhone),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(store_.Count(Table::kFields), 0u);
+  EXPECT_EQ(LastEvent().event.decision, Decision::kDenied);
+  // Analytics may tokenize but never reveal.
+  absl::StatusOr<std::string> token =
+      Tokenize("analytics", kSubjectA, FieldType::kPhone, kPhone);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(Detokenize("analytics", *token, kSar),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(VaultTest, SupportMayNotRevealAnAddress) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kAddress, "г. Алматы, ул. Тестовая, 1");
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(Detokenize("support", *token, kSupport),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  const StoredEvent last = LastEvent();
+  EXPECT_EQ(last.event.decision, Decision::kDenied);
+  EXPECT_EQ(last.event.token, *token);
+  EXPECT_EQ(last.event.field_type, Num(FieldType::kAddress));
+}
+
+TEST_F(VaultTest, MarketingMayNotRevealACardNumber) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kCardNumber, kCard);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(Detokenize("marketing", *token, "marketing"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(LastEvent().event.decision, Decision::kDenied);
+}
+
+TEST_F(VaultTest, LegalRequestNeedsAJustification) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(Detokenize("legal", *token, "legal_request"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Detokenize("legal", *token, "legal_request", "   "),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(LastEvent().event.decision, Decision::kDenied);
+
+  ASSERT_THAT(Detokenize("legal", *token, "legal_request", "court order 7"),
+              IsOk());
+  const StoredEvent last = LastEvent();
+  EXPECT_EQ(last.event.decision, Decision::kRevealedFull);
+  EXPECT_EQ(last.event.justification, "court order 7");
+  EXPECT_EQ(last.event.purpose, "legal_request");
+}
+
+TEST_F(VaultTest, UnregisteredPurposeIsInvalid) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(Detokenize("dpo", *token, "curiosity"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Detokenize("dpo", *token, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(VaultTest, RevealsMaskedWhereThePolicySaysMasked) {
+  struct Case {
+    FieldType type;
+    std::string value;
+    std::string shown;
+    bool masked;
+  };
+  for (const Case& c : std::vector<Case>{
+           {FieldType::kPhone, kPhone, "+7 701 *** ** 78", true},
+           {FieldType::kIin, kIin, "85********19", true},
+           {FieldType::kCardNumber, kCard, "411111******1111", true},
+           {FieldType::kEmail, "test.user@mail.kz", "t***@mail.kz", true},
+           {FieldType::kFullName, "Әлия Тестова", "Әлия Тестова", false},
+       }) {
+    SCOPED_TRACE(fields::FieldTypeName(c.type));
+    absl::StatusOr<std::string> token = Tokenize(kSubjectA, c.type, c.value);
+    ASSERT_THAT(token, IsOk());
+    absl::StatusOr<Revealed> revealed = Detokenize("support", *token, kSupport);
+    ASSERT_THAT(revealed, IsOk());
+    EXPECT_EQ(revealed->value, c.shown);
+    EXPECT_EQ(revealed->masked, c.masked);
+    EXPECT_EQ(revealed->type, c.type);
+    EXPECT_EQ(LastEvent().event.decision,
+              c.masked ? Decision::kRevealedMasked : Decision::kRevealedFull);
+  }
+}
+
+// --- Tokens
+// -------------------------------------------------------------------
+
+TEST_F(VaultTest, UnknownTokenIsNotFound) {
+  const std::string unknown = "sq_AAAAAAAAAAAAAAAAAAAAAAAA";
+  ASSERT_TRUE(fields::LooksLikeToken(unknown));
+  EXPECT_THAT(Detokenize("dpo", unknown, kSar),
+              StatusIs(absl::StatusCode::kNotFound));
+  const StoredEvent last = LastEvent();
+  EXPECT_EQ(last.event.decision, Decision::kNotFound);
+  EXPECT_EQ(last.event.token, unknown);
+}
+
+TEST_F(VaultTest, CallerWithoutAnyGrantLearnsNothingAboutTokens) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  // Existing and unknown tokens are refused alike.
+  EXPECT_THAT(Detokenize("checkout", *token, kSar),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Detokenize("checkout", "sq_AAAAAAAAAAAAAAAAAAAAAAAA", kSar),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(VaultTest, RawValuePassedAsATokenIsRefusedAndNotLogged) {
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kCardNumber, kCard), IsOk());
+  const std::vector<std::string> raw_values = {
+      kPhone, "87012345678",         kIin,
+      kCard,  "4111 1111 1111 1111", "test.user@mail.kz"};
+  for (size_t i = 0; i < raw_values.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("raw value #", i));  // never the value itself
+    EXPECT_THAT(Detokenize("dpo", raw_values[i], kSar),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+    const StoredEvent last = LastEvent();
+    EXPECT_EQ(last.event.decision, Decision::kInvalid);
+    EXPECT_EQ(last.event.rule, "input:token");
+    EXPECT_THAT(last.event.token, IsEmpty());
+  }
+  for (const StoredEvent& e : AllEvents()) {
+    const std::string text =
+        absl::StrCat(e.event.token, "|", e.event.rule, "|", e.event.purpose,
+                     "|", e.event.justification, "|", e.event.identity);
+    for (absl::string_view raw :
+         {absl::string_view("7012345678"), absl::string_view(kIin),
+          absl::string_view(kCard), absl::string_view("test.user")}) {
+      EXPECT_FALSE(absl::StrContains(text, raw)) << "event " << e.seq;
+    }
+  }
+}
+
+TEST_F(VaultTest, DetokenizeBatchReturnsPerItemResults) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  absl::StatusOr<std::string> address =
+      Tokenize(kSubjectA, FieldType::kAddress, "г. Алматы, ул. Тестовая, 1");
+  ASSERT_THAT(iin, IsOk());
+  ASSERT_THAT(address, IsOk());
+  const size_t before = AllEvents().size();
+  absl::StatusOr<Vault::DetokenizeResults> results = DetokenizeBatch(
+      "support", {Req(*iin, kSupport), Req(*address, kSupport),
+                  Req("not a token", kSupport),
+                  Req("sq_AAAAAAAAAAAAAAAAAAAAAAAA", kSupport)});
+  ASSERT_THAT(results, IsOk());
+  ASSERT_THAT(*results, SizeIs(4));
+  ASSERT_THAT((*results)[0], IsOk());
+  EXPECT_EQ((*results)[0]->value, "85********19");
+  EXPECT_THAT((*results)[1], StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT((*results)[2], StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*results)[3], StatusIs(absl::StatusCode::kNotFound));
+
+  std::vector<StoredEvent> events = AllEvents();
+  ASSERT_THAT(events, SizeIs(before + 4));
+  EXPECT_EQ(events[before].event.decision, Decision::kRevealedMasked);
+  EXPECT_EQ(events[before + 1].event.decision, Decision::kDenied);
+  EXPECT_EQ(events[before + 2].event.decision, Decision::kInvalid);
+  EXPECT_EQ(events[before + 3].event.decision, Decision::kNotFound);
+  for (size_t i = before; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].event.rpc, "Tokenizer.DetokenizeBatch");
+  }
+}
+
+TEST_F(VaultTest, WritesOneEventPerItem) {
+  absl::StatusOr<Vault::TokenizeResults> tokens = TokenizeBatch(
+      "checkout", {Item(kSubjectA, Num(FieldType::kIin), kIin),
+                   Item(kSubjectB, Num(FieldType::kPhone), kPhone),
+                   Item(kSubjectB, Num(FieldType::kPhone), "bad")});
+  ASSERT_THAT(tokens, IsOk());
+  std::vector<StoredEvent> events = NewEvents();
+  ASSERT_THAT(events, SizeIs(3));
+  EXPECT_THAT(
+      events,
+      Each(Field(&StoredEvent::event,
+                 Field(&audit::Event::rpc, Eq("Tokenizer.TokenizeBatch")))));
+
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOk());
+  EXPECT_THAT(NewEvents(), SizeIs(4));
+  EXPECT_EQ(LastEvent().event.rpc, "Tokenizer.Tokenize");
+  EXPECT_EQ(LastEvent().event.token, *(*tokens)[0]);
+
+  ASSERT_THAT(DetokenizeBatch(
+                  "dpo", {Req(*(*tokens)[0], kSar), Req(*(*tokens)[1], kSar)}),
+              IsOk());
+  EXPECT_THAT(NewEvents(), SizeIs(6));
+  ASSERT_THAT(Reveal(*(*tokens)[0]), IsOk());
+  EXPECT_THAT(NewEvents(), SizeIs(7));
+  EXPECT_EQ(LastEvent().event.rpc, "Tokenizer.Detokenize");
+  ASSERT_THAT(Lookup("dpo", FieldType::kIin, kIin, kSar), IsOk());
+  EXPECT_THAT(NewEvents(), SizeIs(8));
+  EXPECT_EQ(LastEvent().event.rpc, "Tokenizer.Lookup");
+}
+
+TEST_F(VaultTest, EventsNameTheSubjectByItsHashOnly) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  ASSERT_THAT(Reveal(*token), IsOk());
+  std::vector<StoredEvent> events = NewEvents();
+  ASSERT_THAT(events, SizeIs(2));
+  EXPECT_EQ(events[0].event.subject_hash.size(), 32u);
+  EXPECT_EQ(events[0].event.subject_hash, events[1].event.subject_hash);
+  EXPECT_EQ(events[1].event.token, *token);
+  EXPECT_EQ(events[1].event.organisation, "shop");
+  EXPECT_EQ(events[1].event.country, "KZ");
+}
+
+// --- Storage
+// ------------------------------------------------------------------
+
+TEST_F(VaultTest, CiphertextMovedToAnotherRecordDoesNotDecrypt) {
+  absl::StatusOr<std::string> first =
+      Tokenize(kSubjectA, FieldType::kPhone, kPhone);
+  absl::StatusOr<std::string> second =
+      Tokenize(kSubjectA, FieldType::kPhone, "+77172123456");
+  absl::StatusOr<std::string> other_subject =
+      Tokenize(kSubjectB, FieldType::kPhone, "+77272501234");
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  ASSERT_THAT(other_subject, IsOk());
+
+  // Same subject, same type: only the token tells the records apart.
+  pb::FieldRecord record = FieldRecordOf(*second);
+  record.set_ciphertext(FieldRecordOf(*first).ciphertext());
+  store_.Poke(Table::kFields, *second, record.SerializeAsString());
+  absl::StatusOr<Revealed> moved = Detokenize("dpo", *second, kSar);
+  EXPECT_THAT(moved, StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(LastEvent().event.decision, Decision::kFailed);
+
+  // A whole record copied under another subject's token.
+  store_.Poke(Table::kFields, *other_subject,
+              FieldRecordOf(*first).SerializeAsString());
+  EXPECT_THAT(Detokenize("dpo", *other_subject, kSar),
+              StatusIs(absl::StatusCode::kDataLoss));
+
+  // Another type claimed for the same ciphertext.
+  pb::FieldRecord retyped = FieldRecordOf(*first);
+  retyped.set_field_type(Num(FieldType::kFullName));
+  store_.Poke(Table::kFields, *first, retyped.SerializeAsString());
+  EXPECT_THAT(Detokenize("dpo", *first, kSar),
+              StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST_F(VaultTest, DamagedRecordIsDataLoss) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  store_.Poke(Table::kFields, *token, "\xff\xff\xff");
+  EXPECT_THAT(Reveal(*token), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST_F(VaultTest, TokenOfASubjectWithoutAKeyIsNotFound) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  ASSERT_EQ(store_.Count(Table::kSubjects), 1u);
+  store_.Erase(Table::kSubjects, FieldRecordOf(*token).subject_hash());
+  EXPECT_THAT(Reveal(*token), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(VaultTest, FailedWriteStoresNothingAndTheVaultRecovers) {
+  store_.FailWrites(absl::ResourceExhaustedError("disk full"));
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  EXPECT_THAT(token, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(token.status().message(), Not(HasSubstr("disk full")));
+  EXPECT_EQ(store_.Count(Table::kFields), 0u);
+  EXPECT_EQ(store_.Count(Table::kSubjects), 0u);
+  EXPECT_EQ(store_.Count(Table::kIndex), 0u);
+  EXPECT_THAT(NewEvents(), IsEmpty());
+
+  store_.FailWrites(absl::UnavailableError("i/o error"));
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin),
+              StatusIs(absl::StatusCode::kUnavailable));
+
+  store_.FailWrites(absl::OkStatus());
+  EXPECT_THAT(Lookup("dpo", FieldType::kIin, kIin, kSar),
+              IsOkAndHolds(IsEmpty()));
+  token = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_THAT(Reveal(*token), IsOkAndHolds(kIin));
+  EXPECT_EQ(store_.Count(Table::kSubjects), 1u);
+  absl::StatusOr<audit::AuditLog::VerifyResult> verified = log_->Verify();
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_TRUE(verified->ok) << verified->reason;
+}
+
+TEST_F(VaultTest, FailedEventWriteRevealsNothing) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  store_.FailWrites(absl::UnavailableError("i/o error"));
+  EXPECT_THAT(Reveal(*token), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Lookup("dpo", FieldType::kIin, kIin, kSar),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Detokenize("stranger", *token, kSar),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST_F(VaultTest, NoValueOrSubjectIdIsStoredInPlaintext) {
+  const std::vector<Sample> samples = OneOfEachType();
+  for (const Sample& sample : samples) {
+    ASSERT_THAT(Tokenize(kSubjectA, sample.type, sample.input), IsOk());
+    ASSERT_THAT(Tokenize(kSubjectB, sample.type, sample.input), IsOk());
+  }
+  for (const Sample& sample : samples) {
+    ASSERT_THAT(Lookup("dpo", sample.type, sample.input, kSar),
+                IsOkAndHolds(SizeIs(2)));
+  }
+  const std::string stored = AllStoredBytes();
+  for (const Sample& sample : samples) {
+    EXPECT_FALSE(absl::StrContains(stored, sample.normalized))
+        << fields::FieldTypeName(sample.type);
+    EXPECT_FALSE(absl::StrContains(stored, sample.input))
+        << fields::FieldTypeName(sample.type);
+  }
+  EXPECT_FALSE(absl::StrContains(stored, "Тестова"));
+  EXPECT_FALSE(absl::StrContains(stored, "7012345678"));
+  EXPECT_FALSE(absl::StrContains(stored, kSubjectA));
+  EXPECT_FALSE(absl::StrContains(stored, kSubjectB));
+  EXPECT_FALSE(absl::StrContains(stored, "test-000"));
+}
+
+// --- Lookup
+// -------------------------------------------------------------------
+
+TEST_F(VaultTest, LookupFindsTokensByAnyWrittenForm) {
+  absl::StatusOr<std::string> a =
+      Tokenize(kSubjectA, FieldType::kPhone, kPhone);
+  absl::StatusOr<std::string> b =
+      Tokenize(kSubjectB, FieldType::kPhone, "8 701 234 56 78");
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kPhone, "+77172123456"), IsOk());
+  for (absl::string_view form :
+       {"+7 (701) 234-56-78", "87012345678", "7012345678"}) {
+    EXPECT_THAT(Lookup("support", FieldType::kPhone, form, kSupport),
+                IsOkAndHolds(UnorderedElementsAre(*a, *b)));
+  }
+  EXPECT_THAT(Lookup("dpo", FieldType::kPhone, "+77272501234", kSar),
+              IsOkAndHolds(IsEmpty()));
+  // A value of another type is not found.
+  EXPECT_THAT(Lookup("dpo", FieldType::kAddress, kPhone, kSar),
+              IsOkAndHolds(IsEmpty()));
+}
+
+TEST_F(VaultTest, LookupFoldsNameCaseAndKazakhLetters) {
+  absl::StatusOr<std::string> kazakh =
+      Tokenize(kSubjectA, FieldType::kFullName, "Қайрат Тестов");
+  absl::StatusOr<std::string> russian =
+      Tokenize(kSubjectB, FieldType::kFullName, "Кайрат Тестов");
+  ASSERT_THAT(kazakh, IsOk());
+  ASSERT_THAT(russian, IsOk());
+  EXPECT_NE(*kazakh, *russian);
+  for (absl::string_view form :
+       {"Қайрат Тестов", "ҚАЙРАТ ТЕСТОВ", "кайрат   тестов"}) {
+    EXPECT_THAT(Lookup("dpo", FieldType::kFullName, form, kSar),
+                IsOkAndHolds(UnorderedElementsAre(*kazakh, *russian)));
+  }
+  // Each token still reveals the name as it was written.
+  EXPECT_THAT(Reveal(*kazakh), IsOkAndHolds("Қайрат Тестов"));
+  EXPECT_THAT(Reveal(*russian), IsOkAndHolds("Кайрат Тестов"));
+}
+
+TEST_F(VaultTest, LookupNeedsALookupGrant) {
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOk());
+  EXPECT_THAT(Lookup("checkout", FieldType::kPhone, kPhone, "order_fulfilment"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Lookup("marketing", FieldType::kPhone, kPhone, "marketing"),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Lookup("support", FieldType::kPhone, kPhone, kSar),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(LastEvent().event.decision, Decision::kDenied);
+}
+
+TEST_F(VaultTest, LookupRefusesAnInvalidValueWithoutEchoingIt) {
+  const std::string bad_iin = "850315300018";
+  absl::StatusOr<std::vector<std::string>> found =
+      Lookup("dpo", FieldType::kIin, bad_iin, kSar);
+  EXPECT_THAT(found, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_FALSE(ContainsRunOf(found.status().message(), bad_iin));
+  EXPECT_EQ(LastEvent().event.decision, Decision::kInvalid);
+  EXPECT_FALSE(ContainsRunOf(AllStoredBytes(), bad_iin));
+}
+
+// --- Concurrency
+// --------------------------------------------------------------
+
+TEST_F(VaultTest, ConcurrentTokenizeForOneNewSubjectCreatesOneKey) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 10;
+  struct Call {
+    std::string phone;
+    absl::StatusOr<std::string> token = absl::UnknownError("not called");
+  };
+  std::vector<Call> calls(kThreads * kPerThread);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    // Every value twice (threads t and t+1 share values), so dedup races too.
+    calls[i].phone = absl::StrCat("+7701", 1000000 + (i / 2));
+  }
+  absl::BlockingCounter remaining(static_cast<int>(calls.size()));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        Call& call = calls[t * kPerThread + i];
+        vault_->Tokenize({"checkout"},
+                         Item(kSubjectA, Num(FieldType::kPhone), call.phone),
+                         [&](absl::StatusOr<std::string> token) {
+                           call.token = std::move(token);
+                           remaining.DecrementCount();
+                         });
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  remaining.Wait();
+
+  EXPECT_EQ(store_.Count(Table::kSubjects), 1u);
+  EXPECT_EQ(store_.Count(Table::kFields), calls.size() / 2);
+  std::set<std::string> distinct;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    ASSERT_THAT(calls[i].token, IsOk()) << i;
+    EXPECT_THAT(Reveal(*calls[i].token), IsOkAndHolds(calls[i].phone));
+    distinct.insert(*calls[i].token);
+    if (i % 2 == 1) {
+      EXPECT_EQ(*calls[i].token, *calls[i - 1].token) << i;
+    }
+  }
+  EXPECT_EQ(distinct.size(), calls.size() / 2);
+}
+
+// --- Card tokens
+// --------------------------------------------------------------
+
+TEST_F(VaultTest, CardTokenKeepsFirstSixAndLastFourAndFailsLuhn) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kCardNumber, kCard);
+  ASSERT_THAT(token, IsOk());
+  EXPECT_EQ(token->size(), std::string(kCard).size());
+  EXPECT_EQ(token->substr(0, 6), "411111");
+  EXPECT_EQ(token->substr(12), "1111");
+  EXPECT_NE(*token, kCard);
+  EXPECT_FALSE(fields::LuhnValid(*token));
+  EXPECT_THAT(Reveal(*token), IsOkAndHolds(kCard));
+}
+
+TEST_F(VaultTest, CardsWithTheSameEndsGetDifferentTokens) {
+  absl::StatusOr<std::string> first =
+      Tokenize(kSubjectA, FieldType::kCardNumber, kCard);
+  absl::StatusOr<std::string> second =
+      Tokenize(kSubjectA, FieldType::kCardNumber, kCardSameEnds);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  EXPECT_NE(*first, *second);
+  EXPECT_EQ(second->substr(0, 6), "411111");
+  EXPECT_EQ(second->substr(12), "1111");
+  EXPECT_THAT(Reveal(*first), IsOkAndHolds(kCard));
+  EXPECT_THAT(Reveal(*second), IsOkAndHolds(kCardSameEnds));
+}
+
+// A random source that always returns the same bytes, so that every new
+// token for a given BIN and last four is the same candidate.
+class CollidingVaultTest : public VaultTest {
+ protected:
+  platform::Random* random() override { return &constant_; }
+  ConstantRandom constant_{0x11};
+};
+
+TEST_F(CollidingVaultTest, ExhaustedTokenSpaceFailsAndStoresNothing) {
+  absl::StatusOr<std::string> first =
+      Tokenize(kSubjectA, FieldType::kCardNumber, kCard);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_FALSE(fields::LuhnValid(*first));
+  const size_t index_entries = store_.Count(Table::kIndex);
+
+  // Every candidate for the second card is the first card's token.
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kCardNumber, kCardSameEnds),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(LastEvent().event.decision, Decision::kFailed);
+  // Also for a subject the vault has not seen: no key is kept for it.
+  EXPECT_THAT(Tokenize(kSubjectB, FieldType::kCardNumber, kCardSameEnds),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(store_.Count(Table::kFields), 1u);
+  EXPECT_EQ(store_.Count(Table::kIndex), index_entries);
+  EXPECT_EQ(store_.Count(Table::kSubjects), 1u);
+
+  // The first card is untouched and still tokenizes to its token.
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kCardNumber, kCard),
+              IsOkAndHolds(*first));
+  EXPECT_THAT(Reveal(*first), IsOkAndHolds(kCard));
+}
+
+TEST_F(CollidingVaultTest, TwoCollidingCardsInOneBatch) {
+  absl::StatusOr<Vault::TokenizeResults> results = TokenizeBatch(
+      "checkout",
+      {Item(kSubjectA, Num(FieldType::kCardNumber), kCard),
+       Item(kSubjectA, Num(FieldType::kCardNumber), kCardSameEnds)});
+  ASSERT_THAT(results, IsOk());
+  ASSERT_THAT((*results)[0], IsOk());
+  EXPECT_THAT((*results)[1], StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(store_.Count(Table::kFields), 1u);
+  EXPECT_THAT(Reveal(*(*results)[0]), IsOkAndHolds(kCard));
+}
+
+// --- Keys
+// ---------------------------------------------------------------------
+
+TEST_F(VaultTest, ReopenedVaultReadsItsTokens) {
+  absl::StatusOr<std::string> token =
+      Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(token, IsOk());
+  ASSERT_NO_FATAL_FAILURE(Open());
+  EXPECT_THAT(Reveal(*token), IsOkAndHolds(kIin));
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOkAndHolds(*token));
+  EXPECT_THAT(AllEvents(), SizeIs(4));  // one Vault.Create only
+}
+
+TEST_F(VaultTest, AnotherMasterKeyDoesNotOpenTheVault) {
+  FakeMasterKey other(0x21);
+  EXPECT_THAT(OpenVault(&other),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(VaultTest, UnreachableMasterKeyFailsTheFirstOpen) {
+  MemoryStore empty;
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
+      audit::AuditLog::Open(&empty, &clock_, {});
+  ASSERT_THAT(log, IsOk());
+  FakeMasterKey down;
+  down.SetUnavailable(true);
+  EXPECT_FALSE(Vault::Open({.store = &empty,
+                            .log = log->get(),
+                            .master = &down,
+                            .clock = &clock_,
+                            .random = &random_,
+                            .policy = policy_},
+                           {})
+                   .ok());
+  EXPECT_EQ(empty.Count(Table::kMeta), 0u);
+}
+
+// --- Audit calls
+// --------------------------------------------------------------
+
+TEST_F(VaultTest, AuditorVerifiesAndQueriesTheLog) {
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOk());
+  ASSERT_THAT(Tokenize(kSubjectB, FieldType::kIin, kIin), IsOk());
+
+  absl::StatusOr<audit::AuditLog::VerifyResult> verified =
+      Await<audit::AuditLog::VerifyResult>(
+          [&](Callback<audit::AuditLog::VerifyResult> done) {
+            vault_->VerifyAudit({"auditor"}, std::move(done));
+          });
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_TRUE(verified->ok);
+
+  absl::StatusOr<audit::AuditLog::Filter> filter =
+      Await<audit::AuditLog::Filter>(
+          [&](Callback<audit::AuditLog::Filter> done) {
+            vault_->StartAuditQuery({"auditor"}, SubjectQuery(kSubjectA),
+                                    std::move(done));
+          });
+  ASSERT_THAT(filter, IsOk());
+  std::vector<StoredEvent> found;
+  ASSERT_THAT(vault_->ReadAudit(*filter,
+                                [&](const StoredEvent& e) {
+                                  found.push_back(e);
+                                  return true;
+                                }),
+              IsOk());
+  // The tokenize of subject A, then the query about subject A.
+  ASSERT_THAT(found, SizeIs(2));
+  EXPECT_EQ(found[0].event.rpc, "Tokenizer.Tokenize");
+  EXPECT_EQ(found[1].event.rpc, "Audit.Query");
+}
+
+TEST_F(VaultTest, OnlyAuditorsReadTheLog) {
+  EXPECT_THAT(Await<audit::AuditLog::VerifyResult>(
+                  [&](Callback<audit::AuditLog::VerifyResult> done) {
+                    vault_->VerifyAudit({"support"}, std::move(done));
+                  }),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Await<audit::AuditLog::Filter>(
+                  [&](Callback<audit::AuditLog::Filter> done) {
+                    vault_->StartAuditQuery({"dpo"}, {}, std::move(done));
+                  }),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(NewEvents(), SizeIs(2));
+}
+
+}  // namespace
+}  // namespace sandyq::vault
