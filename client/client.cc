@@ -10,6 +10,9 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server/audit/chain.h"
+#include "server/crypto/hash.h"
+#include "server/crypto/signer.h"
 
 namespace sandyq::client {
 namespace {
@@ -78,6 +81,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
     : channel_(std::move(channel)),
       tokenizer_(v1::Tokenizer::NewStub(channel_)),
       audit_(v1::Audit::NewStub(channel_)),
+      key_admin_(v1::KeyAdmin::NewStub(channel_)),
       timeout_(timeout) {}
 
 void Client::SetDeadline(grpc::ClientContext* context) const {
@@ -191,6 +195,71 @@ absl::StatusOr<v1::AuditVerifyResponse> Client::VerifyAudit() {
     return s;
   }
   return response;
+}
+
+absl::StatusOr<std::string> Client::AuditSigningKey() {
+  v1::SigningKeyResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(
+          audit_->SigningKey(&context, v1::SigningKeyRequest(), &response));
+      !s.ok()) {
+    return s;
+  }
+  return response.public_key_pem();
+}
+
+absl::StatusOr<uint32_t> Client::RotateKeys() {
+  v1::RotateKeysResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(
+          key_admin_->RotateKeys(&context, v1::RotateKeysRequest(), &response));
+      !s.ok()) {
+    return s;
+  }
+  return response.primary_version();
+}
+
+absl::StatusOr<v1::ListKeysResponse> Client::ListKeys() {
+  v1::ListKeysResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(
+          key_admin_->ListKeys(&context, v1::ListKeysRequest(), &response));
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::Status Client::DestroyKey(uint32_t version) {
+  v1::DestroyKeyRequest request;
+  request.set_version(version);
+  v1::DestroyKeyResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return FromGrpc(key_admin_->DestroyKey(&context, request, &response));
+}
+
+absl::StatusOr<OfflineVerifyResult> VerifyAuditExport(
+    const std::vector<v1::AuditEvent>& events,
+    const std::string& public_key_pem) {
+  absl::StatusOr<std::string> key = crypto::Ed25519PublicKeyFromPem(public_key_pem);
+  if (!key.ok()) return key.status();
+  audit::ChainVerifier chain(*key);
+  for (const v1::AuditEvent& e : events) {
+    absl::StatusOr<std::string> hash = crypto::FromHex(e.hash());
+    if (!chain.Add(e.seq(), e.body(), hash.ok() ? *hash : "")) break;
+  }
+  chain.Finish();
+  const audit::ChainResult& r = chain.result();
+  return OfflineVerifyResult{.ok = r.ok,
+                             .events_checked = r.events_checked,
+                             .checkpoints_checked = r.checkpoints_checked,
+                             .last_checkpoint_seq = r.last_checkpoint_seq,
+                             .first_bad_seq = r.first_bad_seq,
+                             .reason = r.reason};
 }
 
 absl::Status Client::CheckHealth() {

@@ -14,6 +14,7 @@
 #include "grpcpp/channel.h"
 #include "grpcpp/security/credentials.h"
 #include "sandyq/v1/audit.grpc.pb.h"
+#include "sandyq/v1/keyadmin.grpc.pb.h"
 #include "sandyq/v1/tokenizer.grpc.pb.h"
 
 namespace sandyq::client {
@@ -56,6 +57,12 @@ class Client {
       const sandyq::v1::AuditQueryRequest& request,
       const std::function<bool(const sandyq::v1::AuditEvent&)>& visit);
   absl::StatusOr<sandyq::v1::AuditVerifyResponse> VerifyAudit();
+  absl::StatusOr<std::string> AuditSigningKey();  // PEM
+
+  absl::StatusOr<uint32_t> RotateKeys();
+  absl::StatusOr<sandyq::v1::ListKeysResponse> ListKeys();
+  absl::Status DestroyKey(uint32_t version);
+
   // OK if grpc.health.v1.Health reports SERVING for the whole server.
   absl::Status CheckHealth();
 
@@ -68,8 +75,26 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<sandyq::v1::Tokenizer::Stub> tokenizer_;
   std::unique_ptr<sandyq::v1::Audit::Stub> audit_;
+  std::unique_ptr<sandyq::v1::KeyAdmin::Stub> key_admin_;
   const absl::Duration timeout_;
 };
+
+// Verifies an exported access log (events in sequence order, as Audit.Query
+// streams them) with only the vault's checkpoint public key (PEM): recomputes
+// every hash from the stored bodies, checks every link and every checkpoint
+// signature (server/audit/chain.h). Events after the last checkpoint are
+// chained but unsigned; the result says where the signed part ends.
+struct OfflineVerifyResult {
+  bool ok = false;
+  uint64_t events_checked = 0;
+  uint64_t checkpoints_checked = 0;
+  uint64_t last_checkpoint_seq = 0;
+  uint64_t first_bad_seq = 0;
+  std::string reason;
+};
+absl::StatusOr<OfflineVerifyResult> VerifyAuditExport(
+    const std::vector<sandyq::v1::AuditEvent>& events,
+    const std::string& public_key_pem);
 
 // "phone" -> FIELD_TYPE_PHONE etc. (the suffix of the enum name, any case);
 // nullopt if unknown.

@@ -25,6 +25,7 @@
 #include "server/policy/policy.h"
 #include "server/service/grpc_server.h"
 #include "server/storage/store.h"
+#include "server/vault/key_manager.h"
 #include "server/vault/vault.h"
 
 ABSL_FLAG(bool, dev, false,
@@ -39,6 +40,19 @@ ABSL_FLAG(std::string, config, "",
 ABSL_FLAG(std::string, init_master_key, "",
           "Create a new file master key at this path (mode 0600) and exit. "
           "Refuses to overwrite an existing file.");
+ABSL_FLAG(bool, create_master_key, false,
+          "With --config: create the configured master key (a file, or a "
+          "non-extractable key in the PKCS#11 token) and exit.");
+ABSL_FLAG(std::string, migrate_master_key_to, "",
+          "With --config (server stopped): move the vault to the master key "
+          "of this other config file, copying every KEK and re-wrapping the "
+          "vault's root keys without touching data, then exit.");
+ABSL_FLAG(std::string, rotate_every, "",
+          "Overrides keys.rotate_every of the config (e.g. 90d).");
+ABSL_FLAG(int32_t, rewrap_per_second, 0,
+          "Overrides keys.rewrap_per_second of the config (-1: unthrottled).");
+ABSL_FLAG(uint32_t, checkpoint_every_events, 0,
+          "Overrides audit.checkpoint_every_events of the config.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish.");
 
@@ -56,6 +70,57 @@ absl::StatusOr<std::shared_ptr<const policy::Policy>> LoadPolicy(
   absl::StatusOr<std::string> text = platform::ReadFile(path);
   if (!text.ok()) return text.status();
   return policy::Policy::Parse(*text, path);
+}
+
+audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
+                                      bool sync) {
+  audit::AuditLog::Options options{.sync = sync};
+  if (cfg.audit().checkpoint_every_events() != 0) {
+    options.checkpoint_every_events = cfg.audit().checkpoint_every_events();
+  }
+  if (!cfg.audit().checkpoint_every().empty()) {
+    options.checkpoint_interval =
+        *config::ParseConfigDuration(cfg.audit().checkpoint_every());
+  }
+  return options;
+}
+
+int RewrapPerSecond(const sandyq::v1::ServerConfig& cfg) {
+  if (const int32_t flag = absl::GetFlag(FLAGS_rewrap_per_second); flag != 0) {
+    return flag < 0 ? 0 : flag;  // 0 means unthrottled to KeyMaintenance
+  }
+  return cfg.keys().rewrap_per_second() == 0
+             ? 2000
+             : static_cast<int>(cfg.keys().rewrap_per_second());
+}
+
+// --migrate_master_key_to: the server must be stopped (RocksDB's lock file
+// makes sure of it).
+int MigrateMasterKey(const sandyq::v1::ServerConfig& cfg,
+                     const std::string& target_path) {
+  absl::StatusOr<sandyq::v1::ServerConfig> target =
+      config::LoadServerConfig(target_path);
+  if (!target.ok()) return Fail(target.status());
+  absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> from =
+      config::OpenMasterKey(cfg.master_key());
+  if (!from.ok()) return Fail(from.status());
+  absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> to =
+      config::OpenMasterKey(target->master_key());
+  if (!to.ok()) return Fail(to.status());
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::OpenRocksDbStore({.path = cfg.data_dir(), .create_if_missing = false});
+  if (!store.ok()) return Fail(store.status());
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log = audit::AuditLog::Open(
+      store->get(), &platform::RealClock(), AuditOptions(cfg, true));
+  if (!log.ok()) return Fail(log.status());
+  if (absl::Status s =
+          vault::MigrateMasterKey(store->get(), log->get(), from->get(), to->get());
+      !s.ok()) {
+    return Fail(s);
+  }
+  std::cout << "sandyqd: the vault now opens with " << (*to)->Describe()
+            << "; start it with " << target_path << std::endl;
+  return 0;
 }
 
 int Run() {
@@ -87,6 +152,27 @@ int Run() {
   absl::StatusOr<sandyq::v1::ServerConfig> cfg =
       config::LoadServerConfig(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
+  if (const std::string every = absl::GetFlag(FLAGS_rotate_every); !every.empty()) {
+    if (!config::ParseConfigDuration(every).ok()) {
+      return Fail(absl::InvalidArgumentError("--rotate_every: not a duration"));
+    }
+    cfg->mutable_keys()->set_rotate_every(every);
+  }
+  if (const uint32_t n = absl::GetFlag(FLAGS_checkpoint_every_events); n != 0) {
+    cfg->mutable_audit()->set_checkpoint_every_events(n);
+  }
+  if (absl::GetFlag(FLAGS_create_master_key)) {
+    absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> created =
+        config::OpenMasterKey(cfg->master_key(), /*create=*/true);
+    if (!created.ok()) return Fail(created.status());
+    std::cout << "sandyqd: created master key " << (*created)->Describe()
+              << std::endl;
+    return 0;
+  }
+  if (const std::string target = absl::GetFlag(FLAGS_migrate_master_key_to);
+      !target.empty()) {
+    return MigrateMasterKey(*cfg, target);
+  }
   absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
       LoadPolicy(cfg->policy_file());
   if (!policy.ok()) return Fail(policy.status());
@@ -98,8 +184,7 @@ int Run() {
     return Fail(s);
   }
   absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> master =
-      crypto::OpenFileMasterKey(cfg->master_key().file().path(),
-                                platform::SystemRandom());
+      config::OpenMasterKey(cfg->master_key());
   if (!master.ok()) return Fail(master.status());
 
   absl::StatusOr<std::string> cert = platform::ReadFile(cfg->tls().cert_file());
@@ -121,7 +206,7 @@ int Run() {
         "storage.unsafe_skip_sync is set: acknowledged writes can be lost");
   }
   absl::StatusOr<std::unique_ptr<audit::AuditLog>> log = audit::AuditLog::Open(
-      store->get(), &platform::RealClock(), {.sync = sync});
+      store->get(), &platform::RealClock(), AuditOptions(*cfg, sync));
   if (!log.ok()) return Fail(log.status());
 
   absl::StatusOr<std::unique_ptr<vault::Vault>> vault = vault::Vault::Open(
@@ -131,7 +216,11 @@ int Run() {
        .clock = &platform::RealClock(),
        .random = &platform::SystemRandom(),
        .policy = *policy},
-      {.residency_country = cfg->residency_country()});
+      {.residency_country = cfg->residency_country(),
+       .rotate_every = cfg->keys().rotate_every().empty()
+                           ? absl::ZeroDuration()
+                           : *config::ParseConfigDuration(cfg->keys().rotate_every()),
+       .rewrap_per_second = RewrapPerSecond(*cfg)});
   if (!vault.ok()) return Fail(vault.status());
 
   absl::StatusOr<std::unique_ptr<service::GrpcServer>> server =
@@ -187,6 +276,11 @@ int Run() {
 }  // namespace sandyq
 
 int main(int argc, char** argv) {
+  // Key material must never reach a core dump.
+  if (absl::Status s = sandyq::platform::DisableCoreDumps(); !s.ok()) {
+    std::cerr << "sandyqd: " << s.message() << std::endl;
+    return 1;
+  }
   // Signals are taken by sigwait in Run(); block them before any thread
   // (gRPC, RocksDB) starts, so every thread inherits the mask.
   sigset_t signals;

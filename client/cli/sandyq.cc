@@ -5,6 +5,7 @@
 // Values given as "-" are read from standard input, so personal data need not
 // appear in shell history or process lists.
 
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -19,6 +20,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "google/protobuf/util/json_util.h"
@@ -38,6 +41,14 @@ ABSL_FLAG(std::string, who, "", "identity filter (audit query)");
 ABSL_FLAG(std::string, since, "", "RFC 3339 time, inclusive (audit query)");
 ABSL_FLAG(std::string, until, "", "RFC 3339 time, exclusive (audit query)");
 ABSL_FLAG(uint32_t, limit, 0, "most events to return (audit query)");
+ABSL_FLAG(std::string, public_key, "",
+          "PEM file with the vault's checkpoint key (audit verify offline)");
+ABSL_FLAG(std::string, file, "",
+          "an exported log to verify offline (audit verify); default: "
+          "stream it from the server");
+ABSL_FLAG(bool, wait, false,
+          "keys rotate: wait until every data key is re-wrapped, showing "
+          "progress");
 
 namespace {
 
@@ -53,7 +64,14 @@ Commands:
   detokenize-batch --purpose P TOKEN...
   lookup --type T --purpose P VALUE|-
   audit query [--subject S] [--who ID] [--since T] [--until T] [--limit N]
-  audit verify
+  audit export [--since T] [--until T]     JSON lines, one event each
+  audit verify                             the server recomputes the chain
+  audit verify --public-key PEM [--file EXPORT]
+                                           verify here, trusting only the key
+  audit public-key                         the checkpoint key, PEM
+  keys list
+  keys rotate [--wait]
+  keys destroy VERSION
   health
 
 Field types: full_name iin passport phone card_number card_expiry email
@@ -185,8 +203,66 @@ int Lookup(Client& c, const std::vector<std::string>& args) {
   return 0;
 }
 
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Offline verification: only the public key is trusted.
+int VerifyOffline(Client& c) {
+  const std::string pem = ReadFileOrEmpty(absl::GetFlag(FLAGS_public_key));
+  if (pem.empty()) return Usage("--public-key: cannot read the key file");
+  std::vector<v1::AuditEvent> events;
+  if (const std::string file = absl::GetFlag(FLAGS_file); !file.empty()) {
+    std::ifstream in(file);
+    if (!in) return Usage("--file: cannot read the export");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      v1::AuditEvent e;
+      if (!google::protobuf::util::JsonStringToMessage(line, &e).ok()) {
+        return Error(absl::InvalidArgumentError(absl::StrCat(
+            "--file: line ", events.size() + 1, " is not an audit event")));
+      }
+      events.push_back(std::move(e));
+    }
+  } else {
+    absl::Status s = c.QueryAudit({}, [&](const v1::AuditEvent& e) {
+      events.push_back(e);
+      return true;
+    });
+    if (!s.ok()) return Error(s);
+  }
+  auto r = sandyq::client::VerifyAuditExport(events, pem);
+  if (!r.ok()) return Error(r.status());
+  if (!r->ok) {
+    std::cout << "BROKEN at event " << r->first_bad_seq << ": " << r->reason
+              << " (" << r->events_checked << " events verified before it)"
+              << std::endl;
+    return 1;
+  }
+  std::cout << "ok: " << r->events_checked << " events chained; "
+            << r->checkpoints_checked << " signed checkpoints, the last at event "
+            << r->last_checkpoint_seq;
+  if (r->events_checked > r->last_checkpoint_seq) {
+    std::cout << "; events " << r->last_checkpoint_seq + 1 << "-"
+              << r->events_checked << " are not signed yet";
+  }
+  std::cout << std::endl;
+  return 0;
+}
+
 int Audit(Client& c, const std::vector<std::string>& args) {
-  if (args.size() != 1) return Usage("audit takes query or verify");
+  if (args.size() != 1) return Usage("audit takes query, export, verify or public-key");
+  if (args[0] == "public-key") {
+    auto pem = c.AuditSigningKey();
+    if (!pem.ok()) return Error(pem.status());
+    std::cout << *pem;
+    return 0;
+  }
+  if (args[0] == "verify" && !absl::GetFlag(FLAGS_public_key).empty()) {
+    return VerifyOffline(c);
+  }
   if (args[0] == "verify") {
     auto r = c.VerifyAudit();
     if (!r.ok()) return Error(r.status());
@@ -199,7 +275,9 @@ int Audit(Client& c, const std::vector<std::string>& args) {
               << std::endl;
     return 1;
   }
-  if (args[0] != "query") return Usage("audit takes query or verify");
+  if (args[0] != "query" && args[0] != "export") {
+    return Usage("audit takes query, export, verify or public-key");
+  }
   v1::AuditQueryRequest request;
   request.set_subject_id(absl::GetFlag(FLAGS_subject));
   request.set_identity(absl::GetFlag(FLAGS_who));
@@ -215,7 +293,10 @@ int Audit(Client& c, const std::vector<std::string>& args) {
   }
   google::protobuf::util::JsonPrintOptions json;
   json.preserve_proto_field_names = true;
-  absl::Status s = c.QueryAudit(request, [&](const v1::AuditEvent& e) {
+  const bool full = args[0] == "export";  // export keeps the stored bodies
+  absl::Status s = c.QueryAudit(request, [&](const v1::AuditEvent& event) {
+    v1::AuditEvent e = event;
+    if (!full) e.clear_body();
     std::string line;
     (void)google::protobuf::util::MessageToJsonString(e, &line, json);
     std::cout << line << "\n";
@@ -227,7 +308,65 @@ int Audit(Client& c, const std::vector<std::string>& args) {
 
 }  // namespace
 
+std::string StateName(v1::KeyState s) {
+  return absl::AsciiStrToLower(absl::StripPrefix(v1::KeyState_Name(s), "KEY_STATE_"));
+}
+
+void PrintKeys(const v1::ListKeysResponse& keys) {
+  std::cout << "master key: " << keys.master_key() << "\n";
+  for (const auto& k : keys.keys()) {
+    std::cout << "KEK " << k.version() << "\t" << StateName(k.state()) << "\t"
+              << google::protobuf::util::TimeUtil::ToString(k.created_at())
+              << "\t" << k.wrapped_deks() << " data keys\n";
+  }
+  std::cout << "re-wrap pending: " << keys.rewrap_pending() << std::endl;
+}
+
+int Keys(Client& c, const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("keys takes list, rotate or destroy");
+  if (args[0] == "list" && args.size() == 1) {
+    auto keys = c.ListKeys();
+    if (!keys.ok()) return Error(keys.status());
+    PrintKeys(*keys);
+    return 0;
+  }
+  if (args[0] == "rotate" && args.size() == 1) {
+    auto version = c.RotateKeys();
+    if (!version.ok()) return Error(version.status());
+    std::cout << "KEK " << *version << " is primary" << std::endl;
+    if (!absl::GetFlag(FLAGS_wait)) return 0;
+    uint64_t last = UINT64_MAX;
+    for (;;) {
+      auto keys = c.ListKeys();
+      if (!keys.ok()) return Error(keys.status());
+      if (keys->rewrap_pending() != last) {
+        last = keys->rewrap_pending();
+        std::cout << "re-wrap pending: " << last << std::endl;
+      }
+      if (last == 0) break;
+      absl::SleepFor(absl::Milliseconds(500));  // progress display only
+    }
+    return 0;
+  }
+  if (args[0] == "destroy" && args.size() == 2) {
+    uint32_t version;
+    if (!absl::SimpleAtoi(args[1], &version)) return Usage("destroy takes a version number");
+    absl::Status s = c.DestroyKey(version);
+    if (!s.ok()) return Error(s);
+    std::cout << "KEK " << version << " destroyed" << std::endl;
+    return 0;
+  }
+  return Usage("keys takes list, rotate [--wait] or destroy VERSION");
+}
+
 int main(int argc, char** argv) {
+  // Accept --public-key as well as --public_key.
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--", 2) != 0) continue;
+    for (char* p = argv[i] + 2; *p != '\0' && *p != '='; ++p) {
+      if (*p == '-') *p = '_';
+    }
+  }
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) return Usage("no command");
@@ -246,6 +385,7 @@ int main(int argc, char** argv) {
   if (command == "detokenize-batch") return DetokenizeBatch(c, args);
   if (command == "lookup") return Lookup(c, args);
   if (command == "audit") return Audit(c, args);
+  if (command == "keys") return Keys(c, args);
   if (command == "health") {
     absl::Status s = c.CheckHealth();
     if (!s.ok()) return Error(s);

@@ -12,6 +12,7 @@ SANDYQ_PACKAGES=(
   libabsl-dev libssl-dev librocksdb-dev rocksdb-tools
   libphonenumber-dev libutf8proc-dev
   libgtest-dev libgmock-dev
+  softhsm2 libp11-kit-dev
 )
 
 sandyq_as_root() {

@@ -8,6 +8,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "sandyq/internal/v1/records.pb.h"
 #include "server/crypto/hash.h"
+#include "server/crypto/signer.h"
 #include "server/platform/log.h"
 #include "server/storage/encoding.h"
 
@@ -47,6 +48,7 @@ std::string SerializeBody(const StoredEvent& e) {
   body.set_rule(e.event.rule);
   body.set_code(e.event.code);
   body.set_prev_hash(e.prev_hash);
+  body.set_signature(e.signature);
   std::string out;
   google::protobuf::io::StringOutputStream stream(&out);
   google::protobuf::io::CodedOutputStream coded(&stream);
@@ -77,6 +79,8 @@ absl::StatusOr<StoredEvent> ParseBody(absl::string_view bytes) {
   e.event.rule = body.rule();
   e.event.code = body.code();
   e.prev_hash = body.prev_hash();
+  e.signature = body.signature();
+  e.body = std::string(bytes);
   return e;
 }
 
@@ -105,6 +109,15 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
   // A group of at most 0 commits would never take one off the queue.
   if (options.max_group == 0) {
     return absl::InvalidArgumentError("audit log: max_group must be positive");
+  }
+  if (options.checkpoint_every_events == 0 ||
+      options.checkpoint_every_events > 10000) {
+    return absl::InvalidArgumentError(
+        "audit: checkpoint_every_events must be from 1 to 10000");
+  }
+  if (options.checkpoint_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "audit: checkpoint_every must be a positive duration");
   }
   uint64_t seq = 0;
   std::string hash(crypto::kSha256Size, '\0');
@@ -141,6 +154,9 @@ AuditLog::AuditLog(storage::Store* store, const platform::Clock* clock,
       head_seq_(head_seq),
       head_hash_(std::move(head_hash)),
       head_time_(head_time),
+      // Count from the head: the tail a crash may have left unsigned is at
+      // most one checkpoint interval, far below kMaxCheckpointGap.
+      last_checkpoint_seq_(head_seq),
       durable_seq_(head_seq) {
   writer_ = std::thread([this] { WriterLoop(); });
   completer_ = std::thread([this] { CompletionLoop(); });
@@ -179,59 +195,132 @@ absl::Status AuditLog::CommitAndWait(storage::WriteBatch data,
   return result;
 }
 
+void AuditLog::SetSigner(std::shared_ptr<const crypto::Ed25519Signer> signer) {
+  absl::MutexLock lock(&signer_mu_);
+  signer_ = std::move(signer);
+}
+
+std::shared_ptr<const crypto::Ed25519Signer> AuditLog::signer() const {
+  absl::MutexLock lock(&signer_mu_);
+  return signer_;
+}
+
+absl::Status AuditLog::Checkpoint() {
+  absl::Notification written;
+  absl::Status result;
+  Pending p;
+  p.checkpoint = true;
+  p.done = [&](absl::Status s) {
+    result = std::move(s);
+    written.Notify();
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("audit log is shutting down");
+    queue_.push_back(std::move(p));
+  }
+  written.WaitForNotification();
+  return result;
+}
+
+void AuditLog::Append(Event event, std::string signature, absl::Time now,
+                      storage::WriteBatch& batch) {
+  StoredEvent stored;
+  stored.seq = head_seq_ + 1;
+  stored.time = now;
+  stored.prev_hash = head_hash_;
+  stored.signature = std::move(signature);
+  stored.event = std::move(event);
+  std::string body = SerializeBody(stored);
+  stored.hash = crypto::Sha256(body);
+  internal::v1::StoredAuditEvent record;
+  record.set_event(std::move(body));
+  record.set_hash(stored.hash);
+  const std::string seq_key = storage::EncodeU64(stored.seq);
+  batch.Put(Table::kAudit, seq_key, record.SerializeAsString());
+  if (!stored.event.subject_hash.empty()) {
+    batch.Put(Table::kAuditIndex,
+              SubjectIndexPrefix(stored.event.subject_hash) + seq_key, "");
+  }
+  batch.Put(Table::kAuditIndex,
+            IdentityIndexPrefix(stored.event.identity) + seq_key, "");
+  head_seq_ = stored.seq;
+  head_hash_ = std::move(stored.hash);
+  head_time_ = now;
+}
+
+void AuditLog::AppendCheckpoint(absl::Time now, storage::WriteBatch& batch) {
+  if (head_seq_ == last_checkpoint_seq_) return;  // nothing unsigned
+  std::shared_ptr<const crypto::Ed25519Signer> signer = this->signer();
+  if (signer == nullptr) return;
+  absl::StatusOr<std::string> signature =
+      signer->Sign(CheckpointMessage(head_seq_, head_hash_));
+  if (!signature.ok()) {
+    platform::LogError("audit checkpoint could not be signed");
+    return;
+  }
+  Event event;
+  event.identity = "sandyqd";
+  event.rpc = std::string(kCheckpointRpc);
+  event.decision = Decision::kAllowed;
+  event.rule = absl::StrCat("signs events 1-", head_seq_);
+  Append(std::move(event), std::move(*signature), now, batch);
+  last_checkpoint_seq_ = head_seq_;
+  first_unsigned_time_ = absl::InfiniteFuture();
+}
+
 void AuditLog::WriterLoop() {
   for (;;) {
     std::vector<Pending> group;
+    bool timed_out = false;
+    bool stopping = false;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
+      const absl::Condition ready(
           +[](AuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
             return self->stopping_ || !self->queue_.empty();
           },
-          this));
-      if (queue_.empty()) {  // stopping, and everything is written
-        absl::MutexLock done_lock(&done_mu_);
-        writer_finished_ = true;
-        return;
+          this);
+      if (first_unsigned_time_ == absl::InfiniteFuture()) {
+        mu_.Await(ready);
+      } else {
+        // Wake up for the time-based checkpoint. Measured on the real clock:
+        // the log's clock may be a test's fake.
+        const absl::Duration wait =
+            first_unsigned_time_ + options_.checkpoint_interval - absl::Now();
+        timed_out =
+            !mu_.AwaitWithTimeout(ready, std::max(wait, absl::ZeroDuration()));
       }
+      stopping = stopping_;
       while (!queue_.empty() && group.size() < options_.max_group) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
+    if (group.empty() && !timed_out && !stopping) continue;
 
     const uint64_t start_seq = head_seq_;
     const std::string start_hash = head_hash_;
     const absl::Time start_time = head_time_;
+    const uint64_t start_checkpoint = last_checkpoint_seq_;
+    const absl::Time start_unsigned = first_unsigned_time_;
     // Time never runs backwards in the log, even if the wall clock does.
     absl::Time now = std::max(clock_->Now(), head_time_);
 
     storage::WriteBatch batch;
+    bool force_checkpoint = timed_out || (stopping && group.empty());
     for (Pending& p : group) {
       batch.Append(std::move(p.data));
-      for (Event& ev : p.events) {
-        StoredEvent stored;
-        stored.seq = head_seq_ + 1;
-        stored.time = now;
-        stored.prev_hash = head_hash_;
-        stored.event = std::move(ev);
-        std::string body = SerializeBody(stored);
-        stored.hash = crypto::Sha256(body);
-        internal::v1::StoredAuditEvent record;
-        record.set_event(std::move(body));
-        record.set_hash(stored.hash);
-        const std::string seq_key = storage::EncodeU64(stored.seq);
-        batch.Put(Table::kAudit, seq_key, record.SerializeAsString());
-        if (!stored.event.subject_hash.empty()) {
-          batch.Put(Table::kAuditIndex,
-                    SubjectIndexPrefix(stored.event.subject_hash) + seq_key, "");
-        }
-        batch.Put(Table::kAuditIndex,
-                  IdentityIndexPrefix(stored.event.identity) + seq_key, "");
-        head_seq_ = stored.seq;
-        head_hash_ = std::move(stored.hash);
-        head_time_ = now;
-      }
+      for (Event& ev : p.events) Append(std::move(ev), "", now, batch);
+      force_checkpoint |= p.checkpoint;
+    }
+    if (head_seq_ != last_checkpoint_seq_ &&
+        first_unsigned_time_ == absl::InfiniteFuture()) {
+      first_unsigned_time_ = absl::Now();
+    }
+    if (force_checkpoint ||
+        head_seq_ - last_checkpoint_seq_ >= options_.checkpoint_every_events) {
+      AppendCheckpoint(now, batch);
     }
     if (head_seq_ != start_seq) {
       internal::v1::AuditHead head;
@@ -240,7 +329,8 @@ void AuditLog::WriterLoop() {
       batch.Put(Table::kMeta, kHeadKey, head.SerializeAsString());
     }
 
-    absl::Status status = store_->Write(batch, {.sync = options_.sync});
+    absl::Status status = absl::OkStatus();
+    if (!batch.empty()) status = store_->Write(batch, {.sync = options_.sync});
     if (status.ok()) {
       durable_seq_.store(head_seq_);
     } else {
@@ -248,11 +338,20 @@ void AuditLog::WriterLoop() {
       head_seq_ = start_seq;
       head_hash_ = start_hash;
       head_time_ = start_time;
+      last_checkpoint_seq_ = start_checkpoint;
+      first_unsigned_time_ = start_unsigned;
       platform::LogError(absl::StrCat("audit log write failed: ",
                                       status.ToString()));
     }
     absl::MutexLock done_lock(&done_mu_);
-    written_.push_back({std::move(group), std::move(status)});
+    if (!group.empty()) {
+      written_.push_back({std::move(group), std::move(status)});
+    } else if (stopping) {
+      // The queue was empty while stopping, and no commit is accepted any
+      // more: everything is written, and the log sealed with a checkpoint.
+      writer_finished_ = true;
+      return;
+    }
   }
 }
 
@@ -369,49 +468,31 @@ absl::StatusOr<AuditLog::VerifyResult> AuditLog::Verify() const {
   // Check events up to the last one this process knows to be durable; the
   // head record on disk must agree with it.
   const uint64_t bound = durable_seq_.load();
-  VerifyResult result;
-  uint64_t expect_seq = 1;
-  std::string prev_hash(crypto::kSha256Size, '\0');
+  std::shared_ptr<const crypto::Ed25519Signer> signer = this->signer();
+  ChainVerifier chain(signer == nullptr ? "" : signer->public_key());
+  absl::Status s = store_->Scan(
+      Table::kAudit, "", "", [&](absl::string_view key, absl::string_view value) {
+        std::optional<uint64_t> seq = storage::DecodeU64(key);
+        if (!seq) {
+          return chain.Add(0, "", "");  // fails: not the expected number
+        }
+        if (*seq > bound) return false;  // appended after we started
+        internal::v1::StoredAuditEvent record;
+        if (!record.ParseFromArray(value.data(),
+                                   static_cast<int>(value.size()))) {
+          return chain.Add(*seq, "\xff", "");  // fails: does not decode
+        }
+        return chain.Add(*seq, record.event(), record.hash());
+      });
+  if (!s.ok()) return s;
+  chain.Finish();
+  VerifyResult result = chain.result();
+  if (!result.ok) return result;
   auto fail = [&](uint64_t seq, std::string reason) {
     result.ok = false;
     result.first_bad_seq = seq;
     result.reason = std::move(reason);
-    return false;
   };
-  absl::Status s = store_->Scan(
-      Table::kAudit, "", "", [&](absl::string_view key, absl::string_view value) {
-        std::optional<uint64_t> seq = storage::DecodeU64(key);
-        if (!seq) return fail(expect_seq, "malformed event key");
-        if (*seq > bound) return false;  // appended after we started
-        if (*seq != expect_seq) {
-          return fail(expect_seq,
-                      absl::StrCat("event ", expect_seq, " is missing"));
-        }
-        internal::v1::StoredAuditEvent record;
-        if (!record.ParseFromArray(value.data(),
-                                   static_cast<int>(value.size()))) {
-          return fail(*seq, "event record does not decode");
-        }
-        absl::StatusOr<StoredEvent> body = ParseBody(record.event());
-        if (!body.ok()) return fail(*seq, "event body does not decode");
-        if (body->seq != *seq) {
-          return fail(*seq, "event body names another sequence number");
-        }
-        const std::string hash = crypto::Sha256(record.event());
-        if (!crypto::ConstantTimeEquals(hash, record.hash())) {
-          return fail(*seq, "event hash does not match its contents");
-        }
-        if (!crypto::ConstantTimeEquals(body->prev_hash, prev_hash)) {
-          return fail(*seq,
-                      "previous-hash link does not match the event before");
-        }
-        prev_hash = hash;
-        ++result.events_checked;
-        ++expect_seq;
-        return true;
-      });
-  if (!s.ok()) return s;
-  if (!result.ok) return result;
   if (result.events_checked != bound) {
     fail(result.events_checked + 1,
          absl::StrCat("log ends at event ", result.events_checked,
@@ -431,7 +512,7 @@ absl::StatusOr<AuditLog::VerifyResult> AuditLog::Verify() const {
   } else if (head.seq() < bound) {
     fail(head.seq() + 1, "head record names an earlier event than was written");
   } else if (head.seq() == bound &&
-             !crypto::ConstantTimeEquals(head.hash(), prev_hash)) {
+             !crypto::ConstantTimeEquals(head.hash(), chain.last_hash())) {
     fail(bound, "last event does not match the head record");
   }
   return result;

@@ -15,7 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/audit/chain.h"
 #include "server/audit/event.h"
+#include "server/crypto/signer.h"
 #include "server/platform/clock.h"
 #include "server/storage/store.h"
 
@@ -43,6 +45,11 @@ class AuditLog {
     bool sync = true;
     // Most commits written in one batch; Open refuses 0.
     size_t max_group = 512;
+    // Once a signer is set, a signed checkpoint follows at most this many
+    // events (1..50000)...
+    uint64_t checkpoint_every_events = 1000;
+    // ...and at most this long after the first unsigned event.
+    absl::Duration checkpoint_interval = absl::Seconds(60);
   };
 
   // Reads the chain head from `store`. `store` and `clock` must outlive the
@@ -62,6 +69,14 @@ class AuditLog {
   // Commit again.
   void Commit(storage::WriteBatch data, std::vector<Event> events, Done done);
 
+  // Starts signing checkpoints with `signer` (the vault's key, available
+  // only once the vault is open). Verify checks them against its public key.
+  void SetSigner(std::shared_ptr<const crypto::Ed25519Signer> signer);
+  std::shared_ptr<const crypto::Ed25519Signer> signer() const;
+
+  // Writes a checkpoint now if any event is unsigned, and waits for it.
+  absl::Status Checkpoint();
+
   // Commit, then wait for it: for startup and administrative paths, never for
   // request handlers.
   absl::Status CommitAndWait(storage::WriteBatch data,
@@ -80,15 +95,11 @@ class AuditLog {
   absl::Status Query(const Filter& filter,
                      const std::function<bool(const StoredEvent&)>& visit) const;
 
-  struct VerifyResult {
-    bool ok = true;
-    uint64_t events_checked = 0;
-    uint64_t first_bad_seq = 0;  // 0 when ok
-    std::string reason;          // what is wrong at first_bad_seq
-  };
-  // Recomputes the chain from the first event to the head: every event must
-  // decode, have the expected sequence number, hash to its stored hash, and
-  // name the previous event's hash; the last must match the head record.
+  using VerifyResult = ChainResult;
+  // Recomputes the chain from the first event to the head by the rules of
+  // server/audit/chain.h (every event decodes, has the expected sequence
+  // number, hashes to its stored hash, names the previous event's hash; every
+  // checkpoint's signature verifies); the last must match the head record.
   // Errors only if storage fails; a broken chain is a result, not an error.
   absl::StatusOr<VerifyResult> Verify() const;
 
@@ -100,6 +111,7 @@ class AuditLog {
     storage::WriteBatch data;
     std::vector<Event> events;
     Done done;
+    bool checkpoint = false;  // sign a checkpoint after this commit
   };
 
   AuditLog(storage::Store* store, const platform::Clock* clock,
@@ -111,6 +123,11 @@ class AuditLog {
   };
   void WriterLoop();
   void CompletionLoop();
+  // Appends `event` as the next event of the chain to `batch`.
+  void Append(Event event, std::string signature, absl::Time now,
+              storage::WriteBatch& batch);
+  // Appends a signed checkpoint if any event is unsigned.
+  void AppendCheckpoint(absl::Time now, storage::WriteBatch& batch);
   absl::StatusOr<StoredEvent> ReadEvent(uint64_t seq) const;
   absl::StatusOr<uint64_t> FirstSeqAtOrAfter(absl::Time t,
                                              uint64_t last) const;
@@ -128,6 +145,12 @@ class AuditLog {
   uint64_t head_seq_;
   std::string head_hash_;
   absl::Time head_time_;
+  uint64_t last_checkpoint_seq_ = 0;
+  absl::Time first_unsigned_time_ = absl::InfiniteFuture();
+
+  mutable absl::Mutex signer_mu_;
+  std::shared_ptr<const crypto::Ed25519Signer> signer_
+      ABSL_GUARDED_BY(signer_mu_);
 
   // Groups written (or failed), waiting for their callbacks.
   absl::Mutex done_mu_;

@@ -46,6 +46,8 @@ struct StoredEvent {
   Event event;
   std::string prev_hash;  // 32 raw bytes (zeros for the first event)
   std::string hash;       // 32 raw bytes
+  std::string signature;  // checkpoints only (server/audit/chain.h)
+  std::string body;       // the serialized body `hash` covers (as read)
 };
 
 }  // namespace sandyq::audit

@@ -1,12 +1,16 @@
 #include "server/config/config.h"
 
+#include <cstdlib>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/platform/files.h"
+#include "server/platform/random.h"
 #include "server/policy/text_proto.h"
 
 namespace sandyq::config {
@@ -62,8 +66,33 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
         error("master_key.file.path", "required");
       }
       break;
+    case sandyq::v1::MasterKeyConfig::kPkcs11: {
+      const auto& p = config.master_key().pkcs11();
+      if (p.module().empty()) error("master_key.pkcs11.module", "required");
+      if (p.token_label().empty()) {
+        error("master_key.pkcs11.token_label", "required");
+      }
+      if (p.key_label().empty()) error("master_key.pkcs11.key_label", "required");
+      if (p.pin_file().empty() == p.pin_env().empty()) {
+        error("master_key.pkcs11",
+              "give the PIN in exactly one of pin_file and pin_env");
+      }
+      break;
+    }
     default:
-      error("master_key", "a provider is required (file { path: ... })");
+      error("master_key",
+            "a provider is required (file { ... } or pkcs11 { ... })");
+  }
+  if (!config.keys().rotate_every().empty() &&
+      !ParseConfigDuration(config.keys().rotate_every()).ok()) {
+    error("keys.rotate_every", "must be a duration like \"90d\" or \"12h\"");
+  }
+  if (config.audit().checkpoint_every_events() > 10000) {
+    error("audit.checkpoint_every_events", "must be at most 10000");
+  }
+  if (!config.audit().checkpoint_every().empty() &&
+      !ParseConfigDuration(config.audit().checkpoint_every()).ok()) {
+    error("audit.checkpoint_every", "must be a duration like \"60s\"");
   }
   if (config.residency_country().empty()) config.set_residency_country("KZ");
   const std::string& country = config.residency_country();
@@ -86,7 +115,71 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
   if (config.master_key().has_file()) {
     resolve(config.mutable_master_key()->mutable_file()->mutable_path());
   }
+  if (config.master_key().has_pkcs11()) {
+    auto* p = config.mutable_master_key()->mutable_pkcs11();
+    resolve(p->mutable_module());
+    if (!p->pin_file().empty()) resolve(p->mutable_pin_file());
+  }
   return config;
+}
+
+absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text) {
+  absl::Duration d;
+  int64_t days;
+  if (absl::EndsWith(text, "d") &&
+      absl::SimpleAtoi(text.substr(0, text.size() - 1), &days)) {
+    d = absl::Hours(24) * days;
+  } else if (!absl::ParseDuration(text, &d)) {
+    return absl::InvalidArgumentError("not a duration");
+  }
+  if (d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("duration must be positive");
+  }
+  return d;
+}
+
+absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> OpenMasterKey(
+    const sandyq::v1::MasterKeyConfig& config, bool create) {
+  if (config.has_file()) {
+    if (create) {
+      if (absl::Status s = crypto::CreateFileMasterKey(
+              config.file().path(), platform::SystemRandom());
+          !s.ok()) {
+        return s;
+      }
+    }
+    return crypto::OpenFileMasterKey(config.file().path(),
+                                     platform::SystemRandom());
+  }
+  if (!config.has_pkcs11()) {
+    return absl::InvalidArgumentError("master_key: no provider configured");
+  }
+  const auto& p = config.pkcs11();
+  crypto::Pkcs11Options options{.module_path = p.module(),
+                                .token_label = p.token_label(),
+                                .key_label = p.key_label()};
+  if (!p.pin_file().empty()) {
+    if (absl::Status s = platform::CheckOwnerOnly(p.pin_file()); !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::string> pin = platform::ReadFile(p.pin_file());
+    if (!pin.ok()) return pin.status();
+    options.pin = std::string(absl::StripTrailingAsciiWhitespace(*pin));
+  } else {
+    const char* pin = std::getenv(p.pin_env().c_str());
+    if (pin == nullptr || *pin == '\0') {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "master_key.pkcs11.pin_env: environment variable ", p.pin_env(),
+          " is not set"));
+    }
+    options.pin = pin;
+  }
+  if (create) {
+    if (absl::Status s = crypto::CreatePkcs11MasterKey(options); !s.ok()) {
+      return s;
+    }
+  }
+  return crypto::OpenPkcs11MasterKey(options, platform::SystemRandom());
 }
 
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {

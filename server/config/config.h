@@ -1,10 +1,14 @@
 #ifndef SANDYQ_SERVER_CONFIG_CONFIG_H_
 #define SANDYQ_SERVER_CONFIG_CONFIG_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "sandyq/v1/config.pb.h"
+#include "server/crypto/master_key.h"
 
 namespace sandyq::config {
 
@@ -20,6 +24,17 @@ absl::StatusOr<sandyq::v1::ServerConfig> LoadServerConfig(
 absl::StatusOr<sandyq::v1::ServerConfig> ParseServerConfig(
     const std::string& text, const std::string& filename,
     const std::string& base_dir);
+
+// Durations in the config: a number and a unit, "90d", "12h", "30m", "45s",
+// "1500ms" (or combinations absl::ParseDuration takes, e.g. "1h30m").
+// InvalidArgument otherwise or if not positive.
+absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text);
+
+// Opens (or, with `create`, first creates) the master-key provider the config
+// names: a file master key, or a key in a PKCS#11 token whose PIN comes from
+// pin_file (must be owner-only) or pin_env.
+absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> OpenMasterKey(
+    const sandyq::v1::MasterKeyConfig& config, bool create = false);
 
 }  // namespace sandyq::config
 

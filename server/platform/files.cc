@@ -1,6 +1,8 @@
 #include "server/platform/files.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,6 +122,17 @@ absl::Status CheckOwnerOnly(const std::string& path) {
         path, " is accessible to its group or others (mode ",
         absl::StrCat(absl::Hex(st.st_mode & 07777)),
         "); restrict it to the owner, e.g. chmod go= ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DisableCoreDumps() {
+  struct rlimit none = {0, 0};
+  if (::setrlimit(RLIMIT_CORE, &none) != 0) {
+    return ErrnoStatus("setrlimit", "RLIMIT_CORE", errno);
+  }
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return ErrnoStatus("prctl", "PR_SET_DUMPABLE", errno);
   }
   return absl::OkStatus();
 }

@@ -30,6 +30,10 @@ bool PathExists(const std::string& path);
 // directories must pass this before the server uses them.
 absl::Status CheckOwnerOnly(const std::string& path);
 
+// Makes the process non-dumpable and its core-file limit zero, so key
+// material can never end up in a core dump. Call first thing in main.
+absl::Status DisableCoreDumps();
+
 // `path` if absolute, else `base_dir`/`path`.
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 

@@ -222,6 +222,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
     Role role;
     role.name = in.name();
     role.audit = in.audit();
+    role.key_admin = in.key_admin();
     role.tokenize = ReadTypeSet(in.tokenize(), absl::StrCat(path, ".tokenize"),
                                 /*empty_means_all=*/false, problems);
     for (int j = 0; j < in.grants_size(); ++j) {
@@ -413,6 +414,14 @@ Decision Policy::Audit(const Principal& who) const {
   }
   return Refuse(kDefaultDenyRule, absl::StatusCode::kPermissionDenied,
                 absl::StrCat(who.identity, " may not read the access log"));
+}
+
+Decision Policy::KeyAdmin(const Principal& who) const {
+  for (const Role* role : RolesOf(who)) {
+    if (role->key_admin) return Allow(absl::StrCat(role->name, "/key_admin"));
+  }
+  return Refuse(kDefaultDenyRule, absl::StatusCode::kPermissionDenied,
+                absl::StrCat(who.identity, " may not administer keys"));
 }
 
 std::vector<std::string> Policy::IdentityNames() const {

@@ -96,6 +96,9 @@ class Policy {
   // May `who` read and verify the access log?
   Decision Audit(const Principal& who) const;
 
+  // May `who` rotate, list and destroy keys (KeyAdmin.*)?
+  Decision KeyAdmin(const Principal& who) const;
+
   // Identity names in file order (deploy/dev issues a certificate for each).
   std::vector<std::string> IdentityNames() const;
 
@@ -110,6 +113,7 @@ class Policy {
     std::map<std::string, TypeGrant> reveal;                 // by purpose
     std::map<std::string, std::set<fields::FieldType>> lookup;  // by purpose
     bool audit = false;
+    bool key_admin = false;
   };
 
   Policy() = default;

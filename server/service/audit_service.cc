@@ -43,6 +43,8 @@ v1::AuditEvent ToProto(const audit::StoredEvent& e) {
   out.set_code(e.event.code);
   out.set_hash(crypto::ToHex(e.hash));
   out.set_prev_hash(crypto::ToHex(e.prev_hash));
+  out.set_body(e.body);
+  out.set_signature(e.signature);
   return out;
 }
 
@@ -50,8 +52,14 @@ v1::AuditEvent ToProto(const audit::StoredEvent& e) {
 class QueryReactor final : public grpc::ServerWriteReactor<v1::AuditEvent> {
  public:
   QueryReactor(vault::Vault* vault, vault::Caller caller,
-               vault::AuditQueryInput input)
-      : vault_(vault) {
+               vault::AuditQueryInput input,
+               std::optional<CallTracker::Token> token)
+      : vault_(vault), token_(std::move(token)) {
+    if (!token_) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "server: shutting down; retry elsewhere"));
+      return;
+    }
     vault_->StartAuditQuery(
         std::move(caller), std::move(input),
         [this](absl::StatusOr<audit::AuditLog::Filter> filter) {
@@ -108,6 +116,8 @@ class QueryReactor final : public grpc::ServerWriteReactor<v1::AuditEvent> {
   }
 
   vault::Vault* const vault_;
+  // Held until the stream is done (OnDone deletes the reactor).
+  const std::optional<CallTracker::Token> token_;
   audit::AuditLog::Filter filter_;
   size_t remaining_ = 0;
   std::deque<v1::AuditEvent> page_;
@@ -124,29 +134,43 @@ grpc::ServerWriteReactor<v1::AuditEvent>* AuditService::Query(
       .until = FromProto(request->until(), absl::InfiniteFuture()),
       .after_seq = request->after_seq(),
       .limit = request->limit()};
-  return new QueryReactor(
-      vault_,
-      {.identity =
-           IdentityFromAuthContext(*context->auth_context(), trust_domain_)},
-      std::move(input));
+  return new QueryReactor(deps_.vault, CallerOf(context, deps_),
+                          std::move(input), deps_.tracker->Begin());
 }
 
 grpc::ServerUnaryReactor* AuditService::Verify(
     grpc::CallbackServerContext* context, const v1::AuditVerifyRequest*,
     v1::AuditVerifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  vault_->VerifyAudit(
-      {.identity =
-           IdentityFromAuthContext(*context->auth_context(), trust_domain_)},
-      [reactor,
-       response](absl::StatusOr<audit::AuditLog::VerifyResult> result) {
+  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
+  if (!token) return RefuseDraining(reactor);
+  deps_.vault->VerifyAudit(
+      CallerOf(context, deps_),
+      [reactor, response, call = std::move(*token)](absl::StatusOr<audit::AuditLog::VerifyResult> result) {
         if (result.ok()) {
           response->set_ok(result->ok);
           response->set_events_checked(result->events_checked);
           response->set_first_bad_seq(result->first_bad_seq);
           response->set_reason(result->reason);
+          response->set_checkpoints_checked(result->checkpoints_checked);
+          response->set_last_checkpoint_seq(result->last_checkpoint_seq);
         }
         reactor->Finish(ToGrpcStatus(result.status()));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AuditService::SigningKey(
+    grpc::CallbackServerContext* context, const v1::SigningKeyRequest*,
+    v1::SigningKeyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
+  if (!token) return RefuseDraining(reactor);
+  deps_.vault->SigningKey(
+      CallerOf(context, deps_),
+      [reactor, response, call = std::move(*token)](absl::StatusOr<std::string> pem) {
+        if (pem.ok()) response->set_public_key_pem(std::move(*pem));
+        reactor->Finish(ToGrpcStatus(pem.status()));
       });
   return reactor;
 }

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "sandyq/v1/audit.grpc.pb.h"
-#include "server/vault/vault.h"
+#include "server/service/service_deps.h"
 
 namespace sandyq::service {
 
@@ -14,8 +14,7 @@ namespace sandyq::service {
 // the service.
 class AuditService final : public sandyq::v1::Audit::CallbackService {
  public:
-  AuditService(vault::Vault* vault, std::string trust_domain)
-      : vault_(vault), trust_domain_(std::move(trust_domain)) {}
+  explicit AuditService(ServiceDeps deps) : deps_(std::move(deps)) {}
 
   grpc::ServerWriteReactor<sandyq::v1::AuditEvent>* Query(
       grpc::CallbackServerContext* context,
@@ -24,10 +23,13 @@ class AuditService final : public sandyq::v1::Audit::CallbackService {
       grpc::CallbackServerContext* context,
       const sandyq::v1::AuditVerifyRequest* request,
       sandyq::v1::AuditVerifyResponse* response) override;
+  grpc::ServerUnaryReactor* SigningKey(
+      grpc::CallbackServerContext* context,
+      const sandyq::v1::SigningKeyRequest* request,
+      sandyq::v1::SigningKeyResponse* response) override;
 
  private:
-  vault::Vault* const vault_;
-  const std::string trust_domain_;
+  const ServiceDeps deps_;
 };
 
 }  // namespace sandyq::service

@@ -8,16 +8,22 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/platform/log.h"
 #include "server/service/audit_service.h"
+#include "server/service/key_admin_service.h"
 #include "server/service/tokenizer_service.h"
 
 namespace sandyq::service {
 
 struct GrpcServer::Services {
   Services(vault::Vault* vault, const std::string& trust_domain)
-      : tokenizer(vault, trust_domain), audit(vault, trust_domain) {}
+      : tokenizer({vault, trust_domain, &tracker}),
+        audit({vault, trust_domain, &tracker}),
+        key_admin({vault, trust_domain, &tracker}) {}
+  CallTracker tracker;
   TokenizerService tokenizer;
   AuditService audit;
+  KeyAdminService key_admin;
 };
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
@@ -39,6 +45,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                            &port);
   builder.RegisterService(&server->services_->tokenizer);
   builder.RegisterService(&server->services_->audit);
+  builder.RegisterService(&server->services_->key_admin);
   // Values are small; refuse oversized messages before they are parsed.
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
   server->server_ = builder.BuildAndStart();
@@ -65,7 +72,14 @@ void GrpcServer::Shutdown(absl::Time deadline) {
   if (auto* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(false);
   }
-  server_->Shutdown(absl::ToChronoTime(deadline));
+  // Refuse new calls, let the running ones finish (until the deadline), then
+  // close every connection: gRPC's own graceful shutdown would also wait for
+  // idle clients to hang up.
+  services_->tracker.StartDraining();
+  if (!services_->tracker.WaitIdle(deadline)) {
+    platform::LogWarning("drain deadline passed; cancelling calls in flight");
+  }
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
 void GrpcServer::Wait() { server_->Wait(); }

@@ -22,7 +22,7 @@ struct ServerOptions {
   std::string trust_domain;     // for identities in SPIFFE URI SANs
 };
 
-// The gRPC front of the vault: Tokenizer and Audit services, the standard
+// The gRPC front of the vault: Tokenizer, Audit and KeyAdmin services, the standard
 // health service and server reflection, over TLS with client certificates
 // required and verified against `client_ca_pem` (a call without a valid
 // certificate never reaches a handler). TLS 1.2 is the minimum version

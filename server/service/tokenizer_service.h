@@ -4,7 +4,7 @@
 #include <string>
 
 #include "sandyq/v1/tokenizer.grpc.pb.h"
-#include "server/vault/vault.h"
+#include "server/service/service_deps.h"
 
 namespace sandyq::service {
 
@@ -13,8 +13,7 @@ namespace sandyq::service {
 // no handler blocks. `vault` must outlive the service.
 class TokenizerService final : public sandyq::v1::Tokenizer::CallbackService {
  public:
-  TokenizerService(vault::Vault* vault, std::string trust_domain)
-      : vault_(vault), trust_domain_(std::move(trust_domain)) {}
+  explicit TokenizerService(ServiceDeps deps) : deps_(std::move(deps)) {}
 
   grpc::ServerUnaryReactor* Tokenize(
       grpc::CallbackServerContext* context,
@@ -38,10 +37,7 @@ class TokenizerService final : public sandyq::v1::Tokenizer::CallbackService {
       sandyq::v1::LookupResponse* response) override;
 
  private:
-  vault::Caller CallerOf(grpc::CallbackServerContext* context) const;
-
-  vault::Vault* const vault_;
-  const std::string trust_domain_;
+  const ServiceDeps deps_;
 };
 
 }  // namespace sandyq::service

@@ -28,4 +28,24 @@ std::string EncodeU64(uint64_t v) { return Encode(v); }
 std::optional<uint32_t> DecodeU32(absl::string_view b) { return Decode<uint32_t>(b); }
 std::optional<uint64_t> DecodeU64(absl::string_view b) { return Decode<uint64_t>(b); }
 
+std::string EncodeCounter(int64_t v) {
+  uint64_t u = static_cast<uint64_t>(v);
+  std::string out(8, '\0');
+  for (size_t i = 0; i < 8; ++i) {
+    out[i] = static_cast<char>(u & 0xff);
+    u >>= 8;
+  }
+  return out;
+}
+
+std::optional<int64_t> DecodeCounter(absl::string_view bytes) {
+  if (bytes.empty()) return 0;
+  if (bytes.size() != 8) return std::nullopt;
+  uint64_t u = 0;
+  for (size_t i = 8; i-- > 0;) {
+    u = (u << 8) | static_cast<unsigned char>(bytes[i]);
+  }
+  return static_cast<int64_t>(u);
+}
+
 }  // namespace sandyq::storage

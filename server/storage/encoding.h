@@ -16,6 +16,11 @@ std::string EncodeU64(uint64_t v);
 std::optional<uint32_t> DecodeU32(absl::string_view bytes);
 std::optional<uint64_t> DecodeU64(absl::string_view bytes);
 
+// Counters (WriteBatch::Add): 8-byte little-endian two's complement.
+std::string EncodeCounter(int64_t v);
+// 0 for an empty value (absent counter); nullopt if malformed.
+std::optional<int64_t> DecodeCounter(absl::string_view bytes);
+
 }  // namespace sandyq::storage
 
 #endif  // SANDYQ_SERVER_STORAGE_ENCODING_H_

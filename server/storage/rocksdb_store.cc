@@ -8,6 +8,7 @@
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/merge_operator.h"
 #include "rocksdb/write_batch.h"
 #include "server/storage/store.h"
 
@@ -35,6 +36,27 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   return absl::InternalError(msg);
 }
 
+// Merges WriteBatch::Add operands: counters are 8-byte little-endian
+// integers, summed with wrap-around (two's complement).
+class CounterAddOperator final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger*) const override {
+    std::optional<int64_t> base =
+        existing == nullptr
+            ? std::optional<int64_t>(0)
+            : DecodeCounter(absl::string_view(existing->data(), existing->size()));
+    std::optional<int64_t> delta =
+        DecodeCounter(absl::string_view(value.data(), value.size()));
+    if (!base || !delta) return false;
+    *new_value = EncodeCounter(static_cast<int64_t>(
+        static_cast<uint64_t>(*base) + static_cast<uint64_t>(*delta)));
+    return true;
+  }
+  const char* Name() const override { return "sandyq.CounterAdd"; }
+};
+
 class RocksDbStore final : public Store {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db,
@@ -60,10 +82,18 @@ class RocksDbStore final : public Store {
                      const WriteOptions& options) override {
     rocksdb::WriteBatch wb;
     for (const auto& op : batch.ops()) {
-      rocksdb::Status s =
-          op.is_delete ? wb.Delete(Handle(op.table), ToSlice(op.key))
-                       : wb.Put(Handle(op.table), ToSlice(op.key),
-                                ToSlice(op.value));
+      rocksdb::Status s;
+      switch (op.kind) {
+        case WriteBatch::Kind::kPut:
+          s = wb.Put(Handle(op.table), ToSlice(op.key), ToSlice(op.value));
+          break;
+        case WriteBatch::Kind::kDelete:
+          s = wb.Delete(Handle(op.table), ToSlice(op.key));
+          break;
+        case WriteBatch::Kind::kAdd:
+          s = wb.Merge(Handle(op.table), ToSlice(op.key), ToSlice(op.value));
+          break;
+      }
       if (!s.ok()) return FromRocks(s, "batch");
     }
     rocksdb::WriteOptions wo;
@@ -136,6 +166,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   rocksdb::BlockBasedTableOptions table_options;
   table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.merge_operator = std::make_shared<CounterAddOperator>();
   cf_options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(table_options));
 

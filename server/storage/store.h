@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/storage/encoding.h"
 
 namespace sandyq::storage {
 
@@ -28,18 +29,24 @@ inline constexpr int kTableCount = 7;
 // Puts and deletes applied all together or not at all.
 class WriteBatch {
  public:
+  enum class Kind { kPut, kDelete, kAdd };
   struct Op {
     Table table;
-    bool is_delete;
+    Kind kind;
     std::string key;
-    std::string value;
+    std::string value;  // kPut: the value; kAdd: EncodeCounter(delta)
   };
 
   void Put(Table table, absl::string_view key, absl::string_view value) {
-    ops_.push_back({table, false, std::string(key), std::string(value)});
+    ops_.push_back({table, Kind::kPut, std::string(key), std::string(value)});
   }
   void Delete(Table table, absl::string_view key) {
-    ops_.push_back({table, true, std::string(key), std::string()});
+    ops_.push_back({table, Kind::kDelete, std::string(key), std::string()});
+  }
+  // Adds `delta` to the counter at `key` (absent = 0). Counters are read
+  // with Get and DecodeCounter. Concurrent adds never lose an update.
+  void Add(Table table, absl::string_view key, int64_t delta) {
+    ops_.push_back({table, Kind::kAdd, std::string(key), EncodeCounter(delta)});
   }
   // Appends `other`'s operations after this batch's.
   void Append(WriteBatch&& other) {

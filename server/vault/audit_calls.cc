@@ -10,43 +10,33 @@ namespace sandyq::vault {
 
 void Vault::VerifyAudit(const Caller& caller,
                         Callback<audit::AuditLog::VerifyResult> done) {
-  std::shared_ptr<const policy::Policy> policy = this->policy();
-  const policy::Principal* who = policy->FindIdentity(caller.identity);
-  audit::Event event = NewEvent(caller, who, "Audit.Verify");
-  if (who == nullptr) {
-    event.rule = "unknown-identity";
-    return Refuse(std::move(event), audit::Decision::kDenied,
-                  absl::PermissionDeniedError(
-                      "identity: not known to the policy"),
-                  std::move(done));
-  }
-  policy::Decision decision = policy->Audit(*who);
-  event.rule = decision.rule;
-  if (!decision.allowed) {
-    return Refuse(std::move(event), audit::Decision::kDenied,
-                  decision.ToStatus(), std::move(done));
-  }
-  // Verify on this thread, never on the log's writer thread.
-  absl::StatusOr<audit::AuditLog::VerifyResult> result = deps_.log->Verify();
-  if (!result.ok()) {
-    event.rule = "storage";
-    return Refuse(std::move(event), audit::Decision::kFailed,
-                  NotRecorded(result.status()), std::move(done));
-  }
-  event.decision = audit::Decision::kAllowed;
-  if (!result->ok) {
-    absl::StrAppend(&event.rule, "; chain broken at event ",
-                    result->first_bad_seq);
-  }
-  deps_.log->Commit({}, {std::move(event)},
-                    [result = std::move(*result),
-                     done = std::move(done)](absl::Status written) mutable {
-                      if (!written.ok()) {
-                        std::move(done)(NotRecorded(written));
-                      } else {
-                        std::move(done)(std::move(result));
-                      }
-                    });
+  std::optional<audit::Event> event =
+      Authorize(caller, "Audit.Verify", &policy::Policy::Audit, done);
+  if (!event) return;
+  // Reading the whole log blocks: on the background thread, never on the
+  // calling (gRPC) thread or the log's own threads.
+  background_->Post([this, event = std::move(*event),
+                     done = std::move(done)]() mutable {
+    absl::StatusOr<audit::AuditLog::VerifyResult> result = deps_.log->Verify();
+    if (!result.ok()) {
+      event.rule = "storage";
+      return Refuse(std::move(event), audit::Decision::kFailed,
+                    NotRecorded(result.status()), std::move(done));
+    }
+    if (!result->ok) {
+      absl::StrAppend(&event.rule, "; chain broken at event ",
+                      result->first_bad_seq);
+    }
+    deps_.log->Commit({}, {std::move(event)},
+                      [result = std::move(*result),
+                       done = std::move(done)](absl::Status written) mutable {
+                        if (!written.ok()) {
+                          std::move(done)(NotRecorded(written));
+                        } else {
+                          std::move(done)(std::move(result));
+                        }
+                      });
+  });
 }
 
 void Vault::StartAuditQuery(const Caller& caller, AuditQueryInput input,

@@ -185,8 +185,9 @@ void Vault::RevealOne(const policy::Policy& policy,
   pb::SubjectRecord subject;
   absl::StatusOr<crypto::SecretBytes> dek =
       subject.ParseFromString(*subject_bytes)
-          ? keys_->UnwrapDek({subject.kek_version(), subject.wrapped_dek()},
-                             record.subject_hash())
+          ? keys_->keyring()->UnwrapDek(
+                {subject.kek_version(), subject.wrapped_dek()},
+                record.subject_hash())
           : absl::DataLossError("subject record does not decode");
   absl::StatusOr<std::string> plaintext = absl::InternalError("no key");
   if (dek.ok()) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/fields/field_type.h"
+#include "server/storage/encoding.h"
 
 // Keys the vault stores records under (docs/storage-format.md). Named once
 // here and shared by every reader and writer.
@@ -13,6 +14,16 @@ namespace sandyq::vault::keys {
 
 // Table kMeta.
 inline constexpr absl::string_view kVaultRecord = "vault";
+// Last subject hash the re-wrap job finished (absent: start from the first).
+inline constexpr absl::string_view kRewrapCursor = "rewrap_cursor";
+
+// Table kKeys: KEK records under BE32 version (4 bytes); DEK counters under
+// "deks/" + BE32 version.
+inline constexpr absl::string_view kDekCountPrefix = "deks/";
+inline std::string KekKey(uint32_t version) { return storage::EncodeU32(version); }
+inline std::string DekCountKey(uint32_t version) {
+  return absl::StrCat(kDekCountPrefix, storage::EncodeU32(version));
+}
 
 // Table kIndex: three key spaces, told apart by their first byte.
 inline constexpr char kBlindIndexTag = 'b';    // b <blind index 32> <token> -> ""

@@ -225,17 +225,21 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   };
 
   // The subject's data key: existing, or new (stored with the first token).
+  // The keyring stays held until the write is durable (see
+  // KeyManager::keyring).
+  std::shared_ptr<const crypto::Keyring> keyring = keys_->keyring();
   crypto::SecretBytes dek;
   // A new subject's record, written only if one of its values is.
   std::string new_subject_record;
+  uint32_t new_subject_kek = 0;
   absl::StatusOr<std::string> subject_bytes =
       deps_.store->Get(Table::kSubjects, subject_hash);
   if (subject_bytes.ok()) {
     pb::SubjectRecord subject;
     absl::StatusOr<crypto::SecretBytes> unwrapped =
         subject.ParseFromString(*subject_bytes)
-            ? keys_->UnwrapDek({subject.kek_version(), subject.wrapped_dek()},
-                               subject_hash)
+            ? keyring->UnwrapDek({subject.kek_version(), subject.wrapped_dek()},
+                                 subject_hash)
             : absl::DataLossError("subject record does not decode");
     if (unwrapped.ok()) {
       dek = std::move(*unwrapped);
@@ -246,8 +250,9 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   } else if (absl::IsNotFound(subject_bytes.status())) {
     dek = keys_->NewDek();
     absl::StatusOr<crypto::WrappedKey> wrapped =
-        keys_->WrapDek(dek, subject_hash);
+        keyring->WrapDek(dek, subject_hash);
     if (wrapped.ok()) {
+      new_subject_kek = wrapped->kek_version;
       pb::SubjectRecord subject;
       subject.set_kek_version(wrapped->kek_version);
       subject.set_wrapped_dek(wrapped->bytes);
@@ -336,6 +341,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   // Keep no data key for a subject none of whose values were stored.
   if (!new_subject_record.empty() && !batch.empty()) {
     batch.Put(Table::kSubjects, subject_hash, new_subject_record);
+    batch.Add(Table::kKeys, keys::DekCountKey(new_subject_kek), +1);
   }
   // Normalized plaintext is no longer needed.
   for (size_t i : indexes) {
@@ -345,8 +351,9 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   deps_.log->Commit(
       std::move(batch), std::move(events),
       [this, state = std::move(state), indexes = std::move(indexes),
-       reserved = std::move(reserved),
-       release = std::move(release)](absl::Status written) mutable {
+       reserved = std::move(reserved), release = std::move(release),
+       keyring = std::move(keyring)](absl::Status written) mutable {
+        keyring.reset();
         Unreserve(reserved);
         release();
         if (!written.ok()) {

@@ -15,6 +15,8 @@ absl::StatusOr<std::unique_ptr<Vault>> Vault::Open(const Deps& deps,
       {deps.store, deps.log, deps.master, deps.clock, deps.random},
       options.residency_country);
   if (!keys.ok()) return keys.status();
+  // The log signs checkpoints with the vault's key from now on.
+  deps.log->SetSigner((*keys)->signer());
   return std::unique_ptr<Vault>(new Vault(deps, options, std::move(*keys)));
 }
 
@@ -23,7 +25,19 @@ Vault::Vault(const Deps& deps, const Options& options,
     : deps_(deps),
       options_(options),
       keys_(std::move(keys)),
-      policy_(deps.policy) {}
+      maintenance_(std::make_unique<KeyMaintenance>(
+          deps.store, deps.log, keys_.get(), &subjects_,
+          KeyMaintenance::Options{
+              .rotate_every = options.rotate_every,
+              .rewrap_per_second = options.rewrap_per_second})),
+      background_(std::make_unique<BackgroundQueue>()),
+      policy_(deps.policy) {
+  if (options.background_key_maintenance) maintenance_->Start();
+}
+
+absl::StatusOr<int64_t> Vault::RunKeyMaintenance() {
+  return maintenance_->RunOnce();
+}
 
 void Vault::SetPolicy(std::shared_ptr<const policy::Policy> policy) {
   absl::MutexLock lock(&policy_mu_);

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@
 #include "server/platform/random.h"
 #include "server/policy/policy.h"
 #include "server/storage/store.h"
+#include "server/vault/background.h"
+#include "server/vault/key_maintenance.h"
 #include "server/vault/key_manager.h"
 #include "server/vault/sequencer.h"
 
@@ -87,7 +90,7 @@ class Vault {
   struct Deps {
     storage::Store* store;
     audit::AuditLog* log;
-    const crypto::MasterKeyProvider* master;
+    crypto::MasterKeyProvider* master;
     const platform::Clock* clock;
     platform::Random* random;
     std::shared_ptr<const policy::Policy> policy;
@@ -97,6 +100,12 @@ class Vault {
     bool strict_iin = true;
     size_t max_batch_items = 1000;
     size_t max_lookup_results = 1000;
+    // Key maintenance (server/vault/key_maintenance.h).
+    absl::Duration rotate_every = absl::ZeroDuration();  // zero: never
+    int rewrap_per_second = 2000;                        // 0: unthrottled
+    // Run key maintenance on its own thread. Tests turn this off and call
+    // RunKeyMaintenance().
+    bool background_key_maintenance = true;
   };
 
   // Opens the vault in deps.store, creating its keys on first use.
@@ -143,6 +152,29 @@ class Vault {
       const audit::AuditLog::Filter& filter,
       const std::function<bool(const audit::StoredEvent&)>& visit) const;
 
+  // KeyAdmin.RotateKeys: a new primary KEK; the re-wrap starts in the
+  // background. Runs on the vault's background thread.
+  void RotateKeys(const Caller& caller, Callback<uint32_t> done);
+
+  struct KeyListing {
+    std::vector<KeyInfo> keys;
+    int64_t rewrap_pending = 0;
+    std::string master_key;  // provider description
+  };
+  // KeyAdmin.ListKeys.
+  void ListKeys(const Caller& caller, Callback<KeyListing> done);
+
+  // KeyAdmin.DestroyKey.
+  void DestroyKey(const Caller& caller, uint32_t version,
+                  Callback<bool> done);
+
+  // Audit.SigningKey: the checkpoint public key as PEM.
+  void SigningKey(const Caller& caller, Callback<std::string> done);
+
+  // One round of key maintenance on the calling thread (scheduled rotation,
+  // re-wrap, retirement); returns how many keys were re-wrapped.
+  absl::StatusOr<int64_t> RunKeyMaintenance();
+
   // Swaps in a new policy; calls already running keep the one they started
   // with.
   void SetPolicy(std::shared_ptr<const policy::Policy> policy);
@@ -178,11 +210,21 @@ class Vault {
 
   audit::Event NewEvent(const Caller& caller, const policy::Principal* who,
                         absl::string_view rpc) const;
+  // Resolves the caller and asks `decide`; on refusal records the event and
+  // calls `done`, returning nullopt.
+  template <typename T>
+  std::optional<audit::Event> Authorize(
+      const Caller& caller, absl::string_view rpc,
+      policy::Decision (policy::Policy::*decide)(const policy::Principal&) const,
+      Callback<T>& done);
 
   const Deps deps_;
   const Options options_;
   const std::unique_ptr<KeyManager> keys_;
   KeyedSequencer subjects_;
+  // Declared after what they use, so they stop first.
+  std::unique_ptr<KeyMaintenance> maintenance_;
+  std::unique_ptr<BackgroundQueue> background_;
 
   mutable absl::Mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_ ABSL_GUARDED_BY(policy_mu_);
@@ -205,6 +247,32 @@ inline absl::Status NotRecorded(const absl::Status& write_status) {
   return absl::Status(code,
                       "storage: the write failed, nothing was stored and "
                       "nothing revealed; retry later");
+}
+
+template <typename T>
+std::optional<audit::Event> Vault::Authorize(
+    const Caller& caller, absl::string_view rpc,
+    policy::Decision (policy::Policy::*decide)(const policy::Principal&) const,
+    Callback<T>& done) {
+  std::shared_ptr<const policy::Policy> policy = this->policy();
+  const policy::Principal* who = policy->FindIdentity(caller.identity);
+  audit::Event event = NewEvent(caller, who, rpc);
+  if (who == nullptr) {
+    event.rule = "unknown-identity";
+    Refuse(std::move(event), audit::Decision::kDenied,
+           absl::PermissionDeniedError("identity: not known to the policy"),
+           std::move(done));
+    return std::nullopt;
+  }
+  policy::Decision decision = ((*policy).*decide)(*who);
+  event.rule = decision.rule;
+  if (!decision.allowed) {
+    Refuse(std::move(event), audit::Decision::kDenied, decision.ToStatus(),
+           std::move(done));
+    return std::nullopt;
+  }
+  event.decision = audit::Decision::kAllowed;
+  return event;
 }
 
 template <typename T>

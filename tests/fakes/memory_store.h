@@ -31,10 +31,19 @@ class MemoryStore final : public storage::Store {
     if (options.sync) ++synced_writes_;
     for (const auto& op : batch.ops()) {
       auto& t = tables_[static_cast<int>(op.table)];
-      if (op.is_delete) {
-        t.erase(op.key);
-      } else {
-        t[op.key] = op.value;
+      switch (op.kind) {
+        case storage::WriteBatch::Kind::kDelete:
+          t.erase(op.key);
+          break;
+        case storage::WriteBatch::Kind::kPut:
+          t[op.key] = op.value;
+          break;
+        case storage::WriteBatch::Kind::kAdd: {
+          auto it = t.find(op.key);
+          int64_t now = it == t.end() ? 0 : *storage::DecodeCounter(it->second);
+          t[op.key] = storage::EncodeCounter(now + *storage::DecodeCounter(op.value));
+          break;
+        }
       }
     }
     return absl::OkStatus();

@@ -12,7 +12,10 @@
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "sandyq/internal/v1/records.pb.h"
+#include "server/audit/chain.h"
 #include "server/crypto/hash.h"
+#include "server/crypto/signer.h"
+#include "server/platform/random.h"
 #include "server/storage/encoding.h"
 #include "server/storage/store.h"
 #include "tests/integration/e2e_util.h"
@@ -206,6 +209,172 @@ TEST(AuditE2eTest, ReorderedEventsAreDetected) {
   });
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.first_bad_seq(), 6u);
+}
+
+// Rewrites the stored chain from event `from` on as a forger with write
+// access would: `edit` changes bodies, then every hash, link and the head are
+// recomputed so the chain itself is consistent again. Checkpoint signatures
+// are kept as they are (the forger lacks the vault's key) unless `resign`
+// gives new ones.
+void RewriteChain(
+    storage::Store& store, uint64_t from,
+    const std::function<void(internal::v1::AuditEventBody&)>& edit,
+    const std::function<std::string(uint64_t, const std::string&)>& resign =
+        nullptr) {
+  std::string prev_hash;
+  if (from > 1) {
+    internal::v1::StoredAuditEvent before;
+    ASSERT_TRUE(before.ParseFromString(GetEvent(store, from - 1)));
+    prev_hash = before.hash();
+  } else {
+    prev_hash = std::string(32, '\0');
+  }
+  uint64_t seq = from;
+  for (;; ++seq) {
+    auto value = store.Get(storage::Table::kAudit, storage::EncodeU64(seq));
+    if (absl::IsNotFound(value.status())) break;
+    internal::v1::StoredAuditEvent stored;
+    ASSERT_TRUE(stored.ParseFromString(*value));
+    internal::v1::AuditEventBody body;
+    ASSERT_TRUE(body.ParseFromString(stored.event()));
+    if (seq == from) edit(body);
+    body.set_prev_hash(prev_hash);
+    if (resign != nullptr && !body.signature().empty()) {
+      body.set_signature(resign(seq, prev_hash));
+    }
+    stored.set_event(body.SerializeAsString());
+    stored.set_hash(crypto::Sha256(stored.event()));
+    prev_hash = stored.hash();
+    PutEvent(store, seq, stored.SerializeAsString());
+  }
+  internal::v1::AuditHead head;
+  head.set_seq(seq - 1);
+  head.set_hash(prev_hash);
+  storage::WriteBatch b;
+  b.Put(storage::Table::kMeta, "audit_head", head.SerializeAsString());
+  ASSERT_TRUE(store.Write(b, {}).ok());
+}
+
+std::unique_ptr<ServerProcess> StartSigned(const std::string& dir) {
+  auto server = ServerProcess::StartDev(dir, {"--checkpoint_every_events=4"});
+  EXPECT_TRUE(server.ok()) << server.status();
+  return std::move(*server);
+}
+
+TEST(AuditE2eTest, CheckpointsAreSignedAndVerifyOfflineWithThePublicKey) {
+  const std::string dir = NewTempDir("audit-signed");
+  auto server = StartSigned(dir);
+  auto checkout = *server->ClientFor("checkout");
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(checkout->Tokenize(absl::StrCat("e2e:signed-", i),
+                                   v1::FIELD_TYPE_PHONE, "+77012345678")
+                    .ok());
+  }
+  auto auditor = *server->ClientFor("auditor");
+  auto verify = auditor->VerifyAudit();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok()) << verify->reason();
+  EXPECT_GE(verify->checkpoints_checked(), 3u);
+
+  auto pem = auditor->AuditSigningKey();
+  ASSERT_TRUE(pem.ok()) << pem.status();
+  EXPECT_THAT(*pem, ::testing::HasSubstr("BEGIN PUBLIC KEY"));
+  EXPECT_THAT(checkout->AuditSigningKey(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  std::vector<v1::AuditEvent> exported = Query(*auditor, {});
+  auto offline = client::VerifyAuditExport(exported, *pem);
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  EXPECT_TRUE(offline->ok) << offline->reason;
+  EXPECT_EQ(offline->events_checked, exported.size());
+  EXPECT_GE(offline->checkpoints_checked, 3u);
+
+  // An export altered after the fact fails offline too.
+  exported[5].set_body(exported[5].body() + " ");
+  auto altered = client::VerifyAuditExport(exported, *pem);
+  ASSERT_TRUE(altered.ok());
+  EXPECT_FALSE(altered->ok);
+  EXPECT_EQ(altered->first_bad_seq, exported[5].seq());
+
+  // A clean shutdown seals the log with a final checkpoint.
+  ASSERT_EQ(server->Stop(SIGTERM), 0);
+  {
+    auto store = storage::OpenRocksDbStore({.path = dir + "/db"});
+    ASSERT_TRUE(store.ok());
+    auto head = (*store)->Get(storage::Table::kMeta, "audit_head");
+    ASSERT_TRUE(head.ok());
+    internal::v1::AuditHead h;
+    ASSERT_TRUE(h.ParseFromString(*head));
+    internal::v1::StoredAuditEvent last;
+    ASSERT_TRUE(last.ParseFromString(GetEvent(**store, h.seq())));
+    internal::v1::AuditEventBody body;
+    ASSERT_TRUE(body.ParseFromString(last.event()));
+    EXPECT_EQ(body.rpc(), "Audit.Checkpoint");
+  }
+}
+
+TEST(AuditE2eTest, RewrittenChainFailsAtTheNextSignedCheckpoint) {
+  const std::string dir = NewTempDir("audit-forge");
+  {
+    auto server = StartSigned(dir);
+    auto checkout = *server->ClientFor("checkout");
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(checkout->Tokenize(absl::StrCat("e2e:forge-", i),
+                                     v1::FIELD_TYPE_PHONE, "+77012345678")
+                      .ok());
+    }
+    ASSERT_EQ(server->Stop(SIGTERM), 0);
+  }
+  {
+    auto store = storage::OpenRocksDbStore({.path = dir + "/db"});
+    ASSERT_TRUE(store.ok());
+    // Event 3 now claims another caller; every hash after it is redone.
+    RewriteChain(**store, 3, [](internal::v1::AuditEventBody& body) {
+      body.set_identity("analytics");
+    });
+  }
+  auto server = ServerProcess::StartDev(dir);
+  ASSERT_TRUE(server.ok());
+  auto verify = (*(*server)->ClientFor("auditor"))->VerifyAudit();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_FALSE(verify->ok());
+  EXPECT_EQ(verify->reason(), "checkpoint signature does not verify");
+  EXPECT_GT(verify->first_bad_seq(), 3u);
+  EXPECT_LE(verify->first_bad_seq(), 3u + 5u);
+}
+
+TEST(AuditE2eTest, CheckpointSignedByAnotherKeyIsDetected) {
+  const std::string dir = NewTempDir("audit-forged-key");
+  {
+    auto server = StartSigned(dir);
+    auto checkout = *server->ClientFor("checkout");
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(checkout->Tokenize(absl::StrCat("e2e:key-", i),
+                                     v1::FIELD_TYPE_PHONE, "+77012345678")
+                      .ok());
+    }
+    ASSERT_EQ(server->Stop(SIGTERM), 0);
+  }
+  {
+    auto forger = crypto::Ed25519Signer::Generate(platform::SystemRandom());
+    ASSERT_TRUE(forger.ok());
+    auto store = storage::OpenRocksDbStore({.path = dir + "/db"});
+    ASSERT_TRUE(store.ok());
+    // Rewrite event 3 and re-sign every later checkpoint with the forger's
+    // own key: the chain and the signatures are consistent, but not under
+    // the vault's key.
+    RewriteChain(
+        **store, 3,
+        [](internal::v1::AuditEventBody& body) { body.set_identity("analytics"); },
+        [&](uint64_t seq, const std::string& prev_hash) {
+          return *(*forger)->Sign(audit::CheckpointMessage(seq - 1, prev_hash));
+        });
+  }
+  auto server = ServerProcess::StartDev(dir);
+  ASSERT_TRUE(server.ok());
+  auto verify = (*(*server)->ClientFor("auditor"))->VerifyAudit();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_FALSE(verify->ok());
+  EXPECT_EQ(verify->reason(), "checkpoint signature does not verify");
 }
 
 }  // namespace

@@ -359,6 +359,22 @@ TEST_F(SamplePolicyTest, OnlyAuditorAudits) {
   }
 }
 
+TEST_F(SamplePolicyTest, OnlyKeyadminAdministersKeys) {
+  for (const ExpectedIdentity& identity : ExpectedIdentities()) {
+    SCOPED_TRACE(identity.name);
+    const Decision decision = policy_->KeyAdmin(Who(identity.name));
+    const bool expected = identity.name == "keyadmin";
+    EXPECT_EQ(decision.allowed, expected);
+    if (expected) {
+      EXPECT_EQ(decision.rule, "keyadmin/key_admin");
+    } else {
+      EXPECT_EQ(decision.code, absl::StatusCode::kPermissionDenied);
+      EXPECT_EQ(decision.message,
+                absl::StrCat(identity.name, " may not administer keys"));
+    }
+  }
+}
+
 // The cells the issue names, spelled out.
 
 TEST_F(SamplePolicyTest, SupportSeesPhoneMaskedAndNameInFull) {

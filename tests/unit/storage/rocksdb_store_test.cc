@@ -4,6 +4,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -197,6 +198,50 @@ TEST_F(RocksDbStoreTest, EveryTableHoldsData) {
     EXPECT_THAT(store_->Get(static_cast<Table>(i), "k"),
                 IsOkAndHolds(absl::StrCat("table", i)));
   }
+}
+
+int64_t Counter(Store& store, Table table, absl::string_view key) {
+  absl::StatusOr<std::string> v = store.Get(table, key);
+  if (absl::IsNotFound(v.status())) return 0;
+  EXPECT_TRUE(v.ok()) << v.status();
+  std::optional<int64_t> n = DecodeCounter(*v);
+  EXPECT_TRUE(n.has_value());
+  return n.value_or(-999);
+}
+
+TEST_F(RocksDbStoreTest, CountersAddUpAcrossBatchesAndSurviveReopen) {
+  for (int64_t delta : {5, 7, -3}) {
+    WriteBatch batch;
+    batch.Add(Table::kMeta, "count", delta);
+    ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  }
+  EXPECT_EQ(Counter(*store_, Table::kMeta, "count"), 9);
+  WriteBatch twice;
+  twice.Add(Table::kKeys, "count", 1);
+  twice.Add(Table::kKeys, "count", 1);
+  ASSERT_THAT(store_->Write(twice, {}), IsOk());
+  EXPECT_EQ(Counter(*store_, Table::kKeys, "count"), 2);
+  ASSERT_THAT(Reopen(), IsOk());
+  EXPECT_EQ(Counter(*store_, Table::kMeta, "count"), 9);
+  EXPECT_EQ(Counter(*store_, Table::kKeys, "count"), 2);
+  ASSERT_THAT(store_->CompactAll(), IsOk());
+  EXPECT_EQ(Counter(*store_, Table::kMeta, "count"), 9);
+}
+
+TEST_F(RocksDbStoreTest, ConcurrentCounterAddsLoseNothing) {
+  constexpr int kThreads = 4, kAdds = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kAdds; ++i) {
+        WriteBatch batch;
+        batch.Add(Table::kMeta, "shared", 1);
+        ASSERT_THAT(store_->Write(batch, {.sync = false}), IsOk());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(Counter(*store_, Table::kMeta, "shared"), kThreads * kAdds);
 }
 
 class RocksDbScanTest : public RocksDbStoreTest {

@@ -1,0 +1,38 @@
+#include "server/vault/background.h"
+
+namespace sandyq::vault {
+
+BackgroundQueue::BackgroundQueue() : thread_([this] { Loop(); }) {}
+
+BackgroundQueue::~BackgroundQueue() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void BackgroundQueue::Post(absl::AnyInvocable<void() &&> task) {
+  absl::MutexLock lock(&mu_);
+  tasks_.push_back(std::move(task));
+}
+
+void BackgroundQueue::Loop() {
+  for (;;) {
+    absl::AnyInvocable<void() &&> task;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](BackgroundQueue* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->stopping_ || !self->tasks_.empty();
+          },
+          this));
+      if (tasks_.empty()) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    std::move(task)();
+  }
+}
+
+}  // namespace sandyq::vault
