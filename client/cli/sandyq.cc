@@ -208,8 +208,9 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Offline verification: only the public key is trusted.
-int VerifyOffline(Client& c) {
+// Offline verification: only the public key is trusted. With --file no
+// server is contacted and `c` may be null.
+int VerifyOffline(Client* c) {
   const std::string pem = ReadFileOrEmpty(absl::GetFlag(FLAGS_public_key));
   if (pem.empty()) return Usage("--public-key: cannot read the key file");
   std::vector<v1::AuditEvent> events;
@@ -227,7 +228,8 @@ int VerifyOffline(Client& c) {
       events.push_back(std::move(e));
     }
   } else {
-    absl::Status s = c.QueryAudit({}, [&](const v1::AuditEvent& e) {
+    if (c == nullptr) return Usage("--identity: required to read the log from the server");
+    absl::Status s = c->QueryAudit({}, [&](const v1::AuditEvent& e) {
       events.push_back(e);
       return true;
     });
@@ -261,7 +263,7 @@ int Audit(Client& c, const std::vector<std::string>& args) {
     return 0;
   }
   if (args[0] == "verify" && !absl::GetFlag(FLAGS_public_key).empty()) {
-    return VerifyOffline(c);
+    return VerifyOffline(&c);
   }
   if (args[0] == "verify") {
     auto r = c.VerifyAudit();
@@ -373,6 +375,11 @@ int main(int argc, char** argv) {
   const std::string command = positional[1];
   std::vector<std::string> args(positional.begin() + 2, positional.end());
 
+  if (command == "audit" && args.size() == 1 && args[0] == "verify" &&
+      !absl::GetFlag(FLAGS_public_key).empty() &&
+      !absl::GetFlag(FLAGS_file).empty()) {
+    return VerifyOffline(nullptr);  // an export: no server involved
+  }
   auto client = Client::Connect({.address = absl::GetFlag(FLAGS_addr),
                                  .pki_dir = absl::GetFlag(FLAGS_pki),
                                  .identity = absl::GetFlag(FLAGS_identity),
