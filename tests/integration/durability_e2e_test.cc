@@ -220,6 +220,21 @@ TEST(DurabilityE2eTest, RestartReusesPkiKeysAndData) {
   EXPECT_EQ(r->value(), "770101355550");
 }
 
+TEST(DurabilityE2eTest, KeyMaterialCannotReachACoreDump) {
+  auto server = ServerProcess::StartDev(NewTempDir("no-core"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string limits =
+      Slurp(absl::StrCat("/proc/", (*server)->pid(), "/limits"));
+  // "Max core file size        0                    0                    bytes"
+  size_t at = limits.find("Max core file size");
+  ASSERT_NE(at, std::string::npos);
+  std::istringstream line(limits.substr(at + 18, limits.find('\n', at) - at - 18));
+  std::string soft, hard;
+  line >> soft >> hard;
+  EXPECT_EQ(soft, "0");
+  EXPECT_EQ(hard, "0");
+}
+
 TEST(DurabilityE2eTest, RefusesToStartWithAWrongMasterKey) {
   const std::string dir = NewTempDir("wrong-key");
   {
