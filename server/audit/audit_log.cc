@@ -313,6 +313,12 @@ void AuditLog::WriterLoop() {
       batch.Append(std::move(p.data));
       for (Event& ev : p.events) Append(std::move(ev), "", now, batch);
       force_checkpoint |= p.checkpoint;
+      // Within a group too: one group can hold more events than the
+      // verifier accepts unsigned (kMaxCheckpointGap).
+      if (head_seq_ - last_checkpoint_seq_ >=
+          options_.checkpoint_every_events) {
+        AppendCheckpoint(now, batch);
+      }
     }
     if (head_seq_ != last_checkpoint_seq_ &&
         first_unsigned_time_ == absl::InfiniteFuture()) {
@@ -342,6 +348,11 @@ void AuditLog::WriterLoop() {
       first_unsigned_time_ = start_unsigned;
       platform::LogError(absl::StrCat("audit log write failed: ",
                                       status.ToString()));
+    }
+    if (timed_out && first_unsigned_time_ != absl::InfiniteFuture()) {
+      // The timed checkpoint was not written (no signer yet, or the write
+      // failed): try again one interval from now, not at once in a loop.
+      first_unsigned_time_ = absl::Now();
     }
     absl::MutexLock done_lock(&done_mu_);
     if (!group.empty()) {

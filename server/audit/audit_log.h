@@ -46,7 +46,7 @@ class AuditLog {
     // Most commits written in one batch; Open refuses 0.
     size_t max_group = 512;
     // Once a signer is set, a signed checkpoint follows at most this many
-    // events (1..50000)...
+    // events (1..10000)...
     uint64_t checkpoint_every_events = 1000;
     // ...and at most this long after the first unsigned event.
     absl::Duration checkpoint_interval = absl::Seconds(60);

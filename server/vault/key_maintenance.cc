@@ -68,8 +68,10 @@ void KeyMaintenance::Loop() {
       platform::LogError(absl::StrCat("key maintenance: ", done.status().message()));
     }
     // Sleep until woken, the next check, or the next scheduled rotation.
+    // After a failure (e.g. the provider is unreachable), the next check:
+    // an overdue rotation must not be retried in a tight loop.
     absl::Duration wait = options_.check_every;
-    if (options_.rotate_every > absl::ZeroDuration()) {
+    if (done.ok() && options_.rotate_every > absl::ZeroDuration()) {
       if (absl::StatusOr<absl::Time> created = keys_->PrimaryCreated();
           created.ok()) {
         // On the real clock: the schedule is an operator's setting.
@@ -150,7 +152,10 @@ absl::StatusOr<int64_t> KeyMaintenance::RewrapPass() {
             bad = absl::DataLossError("subject record does not decode");
             return false;
           }
-          if (subject.kek_version() != keyring->primary_version()) {
+          // A subject whose KEK the provider no longer holds can be neither
+          // read nor re-wrapped: leave it, and move the others.
+          if (subject.kek_version() != keyring->primary_version() &&
+              keyring->HasVersion(subject.kek_version())) {
             stale.emplace_back(key);
           }
           return chunk.size() < options_.chunk;

@@ -417,7 +417,18 @@ absl::Status KeyManager::Destroy(uint32_t version, audit::Event event) {
     return absl::NotFoundError(absl::StrCat("version: no KEK ", version));
   }
   pb::KekRecord& rec = it->second;
-  if (rec.state() == pb::KEY_STATE_DESTROYED) return absl::OkStatus();
+  if (rec.state() == pb::KEY_STATE_DESTROYED) {
+    // Destroyed before: finish a removal from the provider that failed, and
+    // record this call like any other.
+    if (absl::Status s = deps_.master->DestroyKek(version); !s.ok()) return s;
+    event.decision = audit::Decision::kAllowed;
+    absl::StrAppend(&event.rule, event.rule.empty() ? "" : "; ", "KEK ",
+                    version, " already destroyed");
+    if (absl::Status s = deps_.log->CommitAndWait({}, {event}); !s.ok()) {
+      return s;
+    }
+    return ReloadKeyring();
+  }
   if (rec.state() == pb::KEY_STATE_PRIMARY) {
     return absl::FailedPreconditionError(absl::StrCat(
         "version: KEK ", version, " is primary; rotate first"));

@@ -20,10 +20,13 @@
 #include "gtest/gtest.h"
 #include "sandyq/internal/v1/records.pb.h"
 #include "server/audit/event.h"
+#include "server/audit/chain.h"
 #include "server/crypto/hash.h"
+#include "server/crypto/signer.h"
 #include "server/storage/encoding.h"
 #include "server/storage/store.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_random.h"
 #include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
 
@@ -31,6 +34,7 @@ namespace sandyq::audit {
 namespace {
 
 using ::sandyq::testing::FakeClock;
+using ::sandyq::testing::FakeRandom;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::IsOkAndHolds;
 using ::sandyq::testing::MemoryStore;
@@ -135,6 +139,15 @@ storage::WriteBatch DataPut(absl::string_view key) {
   storage::WriteBatch batch;
   batch.Put(Table::kFields, key, absl::StrCat("record:", key));
   return batch;
+}
+
+std::shared_ptr<const crypto::Ed25519Signer> NewSigner() {
+  FakeRandom random(5);
+  absl::StatusOr<std::unique_ptr<crypto::Ed25519Signer>> signer =
+      crypto::Ed25519Signer::Generate(random);
+  EXPECT_THAT(signer, IsOk());
+  return std::shared_ptr<const crypto::Ed25519Signer>(
+      std::move(signer).value());
 }
 
 class AuditLogTest : public ::testing::Test {
@@ -441,6 +454,63 @@ TEST_F(AuditLogTest, GroupsAreNoLargerThanMaxGroup) {
   remaining.Wait();
   EXPECT_EQ(gated_.writes(), 1 + 5);  // 1, then 10 + 10 + 10 + 10 + 5
   EXPECT_TRUE(Verify().ok);
+}
+
+// A group of commits queued behind one write is signed every
+// checkpoint_every_events events as well, not only once after the whole group.
+TEST_F(AuditLogTest, CheckpointsWithinAGroupOfCommits) {
+  OpenLog(&gated_, {.checkpoint_every_events = 3});
+  log_->SetSigner(NewSigner());
+  constexpr int kQueued = 5;
+  absl::BlockingCounter remaining(kQueued + 1);
+  auto count = [&](absl::Status s) {
+    EXPECT_THAT(s, IsOk());
+    remaining.DecrementCount();
+  };
+  gated_.HoldNextWrite();
+  log_->Commit({}, Events(1), count);
+  gated_.WaitUntilHeld();
+  for (int i = 0; i < kQueued; ++i) log_->Commit({}, Events(1), count);
+  gated_.Release();
+  remaining.Wait();
+
+  EXPECT_EQ(gated_.writes(), 2);
+  // 1 | 2 3 [4] 5 6 7 [8]
+  std::vector<uint64_t> checkpoints;
+  for (uint64_t seq = 1; seq <= log_->last_seq(); ++seq) {
+    if (Stored(seq).event.rpc == kCheckpointRpc) checkpoints.push_back(seq);
+  }
+  EXPECT_THAT(checkpoints, ElementsAre(4, 8));
+  const AuditLog::VerifyResult result = Verify();
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_EQ(result.checkpoints_checked, 2u);
+}
+
+// One group may hold more events than the verifier accepts unsigned (up to
+// max_group commits of up to 1000 events each, e.g. TokenizeBatch): the log
+// must still verify.
+TEST_F(AuditLogTest, AGroupOfMoreThanTheCheckpointGapStillVerifies) {
+  OpenLog(&gated_);  // a checkpoint every 1000 events
+  log_->SetSigner(NewSigner());
+  constexpr int kEventsPerCommit = 1000;
+  constexpr int kQueued = kMaxCheckpointGap / kEventsPerCommit + 1;
+  absl::BlockingCounter remaining(kQueued + 1);
+  auto count = [&](absl::Status s) {
+    EXPECT_THAT(s, IsOk());
+    remaining.DecrementCount();
+  };
+  gated_.HoldNextWrite();
+  log_->Commit({}, Events(1), count);
+  gated_.WaitUntilHeld();
+  for (int i = 0; i < kQueued; ++i) {
+    log_->Commit({}, Events(kEventsPerCommit), count);
+  }
+  gated_.Release();
+  remaining.Wait();
+  ASSERT_EQ(gated_.writes(), 2);  // the queued commits went in one group
+  const AuditLog::VerifyResult result = Verify();
+  EXPECT_TRUE(result.ok) << result.reason;
+  EXPECT_GE(result.checkpoints_checked, 101u);
 }
 
 TEST_F(AuditLogTest, OpenRefusesGroupsOfNoCommits) {
