@@ -82,6 +82,8 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
       tokenizer_(v1::Tokenizer::NewStub(channel_)),
       audit_(v1::Audit::NewStub(channel_)),
       key_admin_(v1::KeyAdmin::NewStub(channel_)),
+      subjects_(v1::Subjects::NewStub(channel_)),
+      admin_(v1::Admin::NewStub(channel_)),
       timeout_(timeout) {}
 
 void Client::SetDeadline(grpc::ClientContext* context) const {
@@ -91,12 +93,14 @@ void Client::SetDeadline(grpc::ClientContext* context) const {
 absl::StatusOr<std::string> Client::Tokenize(const std::string& subject_id,
                                              v1::FieldType type,
                                              const std::string& value,
-                                             const std::string& source) {
+                                             const std::string& source,
+                                             const std::string& purpose) {
   v1::TokenizeRequest request;
   request.set_subject_id(subject_id);
   request.set_type(type);
   request.set_value(value);
   request.set_source(source);
+  request.set_purpose(purpose);
   v1::TokenizeResponse response;
   grpc::ClientContext context;
   SetDeadline(&context);
@@ -240,6 +244,113 @@ absl::Status Client::DestroyKey(uint32_t version) {
   grpc::ClientContext context;
   SetDeadline(&context);
   return FromGrpc(key_admin_->DestroyKey(&context, request, &response));
+}
+
+// One unary call: a fresh context with the deadline, the reply or the error.
+template <typename Response, typename Request, typename Method>
+absl::StatusOr<Response> Client::Call(Method method, const Request& request) {
+  Response response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  if (auto s = FromGrpc(method(&context, request, &response)); !s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::RecordConsentResponse> Client::RecordConsent(
+    const v1::RecordConsentRequest& request) {
+  return Call<v1::RecordConsentResponse>(
+      [&](auto* c, const auto& r, auto* o) { return subjects_->RecordConsent(c, r, o); },
+      request);
+}
+
+absl::StatusOr<v1::ReportResponse> Client::Report(const std::string& subject_id) {
+  v1::ReportRequest request;
+  request.set_subject_id(subject_id);
+  return Call<v1::ReportResponse>(
+      [&](auto* c, const auto& r, auto* o) { return subjects_->Report(c, r, o); },
+      request);
+}
+
+absl::Status Client::Rectify(const std::string& token, const std::string& value,
+                             const std::string& reason) {
+  v1::RectifyRequest request;
+  request.set_token(token);
+  request.set_value(value);
+  request.set_reason(reason);
+  return Call<v1::RectifyResponse>(
+             [&](auto* c, const auto& r, auto* o) { return subjects_->Rectify(c, r, o); },
+             request)
+      .status();
+}
+
+absl::Status Client::Block(const std::string& subject_id, const std::string& reason) {
+  v1::BlockRequest request;
+  request.set_subject_id(subject_id);
+  request.set_reason(reason);
+  return Call<v1::BlockResponse>(
+             [&](auto* c, const auto& r, auto* o) { return subjects_->Block(c, r, o); },
+             request)
+      .status();
+}
+
+absl::Status Client::Unblock(const std::string& subject_id,
+                             const std::string& reason) {
+  v1::UnblockRequest request;
+  request.set_subject_id(subject_id);
+  request.set_reason(reason);
+  return Call<v1::UnblockResponse>(
+             [&](auto* c, const auto& r, auto* o) { return subjects_->Unblock(c, r, o); },
+             request)
+      .status();
+}
+
+absl::StatusOr<std::string> Client::SetHold(const std::string& subject_id,
+                                            const std::string& reason) {
+  v1::SetHoldRequest request;
+  request.set_subject_id(subject_id);
+  request.set_reason(reason);
+  auto response = Call<v1::SetHoldResponse>(
+      [&](auto* c, const auto& r, auto* o) { return subjects_->SetHold(c, r, o); },
+      request);
+  if (!response.ok()) return response.status();
+  return response->hold_id();
+}
+
+absl::Status Client::ReleaseHold(const std::string& subject_id,
+                                 const std::string& reason,
+                                 const std::string& hold_id) {
+  v1::ReleaseHoldRequest request;
+  request.set_subject_id(subject_id);
+  request.set_reason(reason);
+  request.set_hold_id(hold_id);
+  return Call<v1::ReleaseHoldResponse>(
+             [&](auto* c, const auto& r, auto* o) { return subjects_->ReleaseHold(c, r, o); },
+             request)
+      .status();
+}
+
+absl::StatusOr<v1::EraseResponse> Client::Erase(const std::string& subject_id,
+                                                const std::string& reason) {
+  v1::EraseRequest request;
+  request.set_subject_id(subject_id);
+  request.set_reason(reason);
+  return Call<v1::EraseResponse>(
+      [&](auto* c, const auto& r, auto* o) { return subjects_->Erase(c, r, o); },
+      request);
+}
+
+absl::StatusOr<v1::ApplyRetentionResponse> Client::ApplyRetention() {
+  return Call<v1::ApplyRetentionResponse>(
+      [&](auto* c, const auto& r, auto* o) { return subjects_->ApplyRetention(c, r, o); },
+      v1::ApplyRetentionRequest());
+}
+
+absl::StatusOr<v1::BackupResponse> Client::Backup(const std::string& dir) {
+  v1::BackupRequest request;
+  request.set_dir(dir);
+  return Call<v1::BackupResponse>(
+      [&](auto* c, const auto& r, auto* o) { return admin_->Backup(c, r, o); },
+      request);
 }
 
 absl::StatusOr<OfflineVerifyResult> VerifyAuditExport(

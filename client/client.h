@@ -14,7 +14,9 @@
 #include "grpcpp/channel.h"
 #include "grpcpp/security/credentials.h"
 #include "sandyq/v1/audit.grpc.pb.h"
+#include "sandyq/v1/admin.grpc.pb.h"
 #include "sandyq/v1/keyadmin.grpc.pb.h"
+#include "sandyq/v1/subjects.grpc.pb.h"
 #include "sandyq/v1/tokenizer.grpc.pb.h"
 
 namespace sandyq::client {
@@ -41,7 +43,8 @@ class Client {
   absl::StatusOr<std::string> Tokenize(const std::string& subject_id,
                                        sandyq::v1::FieldType type,
                                        const std::string& value,
-                                       const std::string& source = "");
+                                       const std::string& source = "",
+                                       const std::string& purpose = "");
   absl::StatusOr<sandyq::v1::TokenizeBatchResponse> TokenizeBatch(
       const sandyq::v1::TokenizeBatchRequest& request);
   absl::StatusOr<sandyq::v1::DetokenizeResponse> Detokenize(
@@ -63,6 +66,24 @@ class Client {
   absl::StatusOr<sandyq::v1::ListKeysResponse> ListKeys();
   absl::Status DestroyKey(uint32_t version);
 
+  // Subjects.* (data protection officer) and Admin.Backup.
+  absl::StatusOr<sandyq::v1::RecordConsentResponse> RecordConsent(
+      const sandyq::v1::RecordConsentRequest& request);
+  absl::StatusOr<sandyq::v1::ReportResponse> Report(const std::string& subject_id);
+  absl::Status Rectify(const std::string& token, const std::string& value,
+                       const std::string& reason);
+  absl::Status Block(const std::string& subject_id, const std::string& reason);
+  absl::Status Unblock(const std::string& subject_id, const std::string& reason);
+  absl::StatusOr<std::string> SetHold(const std::string& subject_id,
+                                      const std::string& reason);
+  absl::Status ReleaseHold(const std::string& subject_id,
+                           const std::string& reason,
+                           const std::string& hold_id = "");
+  absl::StatusOr<sandyq::v1::EraseResponse> Erase(const std::string& subject_id,
+                                                  const std::string& reason);
+  absl::StatusOr<sandyq::v1::ApplyRetentionResponse> ApplyRetention();
+  absl::StatusOr<sandyq::v1::BackupResponse> Backup(const std::string& dir);
+
   // OK if grpc.health.v1.Health reports SERVING for the whole server.
   absl::Status CheckHealth();
 
@@ -71,11 +92,15 @@ class Client {
  private:
   Client(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
   void SetDeadline(grpc::ClientContext* context) const;
+  template <typename Response, typename Request, typename Method>
+  absl::StatusOr<Response> Call(Method method, const Request& request);
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<sandyq::v1::Tokenizer::Stub> tokenizer_;
   std::unique_ptr<sandyq::v1::Audit::Stub> audit_;
   std::unique_ptr<sandyq::v1::KeyAdmin::Stub> key_admin_;
+  std::unique_ptr<sandyq::v1::Subjects::Stub> subjects_;
+  std::unique_ptr<sandyq::v1::Admin::Stub> admin_;
   const absl::Duration timeout_;
 };
 

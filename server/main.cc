@@ -25,6 +25,8 @@
 #include "server/policy/policy.h"
 #include "server/service/grpc_server.h"
 #include "server/storage/store.h"
+#include "server/vault/backups.h"
+#include "server/vault/erasure_ledger.h"
 #include "server/vault/key_manager.h"
 #include "server/vault/vault.h"
 
@@ -53,6 +55,11 @@ ABSL_FLAG(int32_t, rewrap_per_second, 0,
           "Overrides keys.rewrap_per_second of the config (-1: unthrottled).");
 ABSL_FLAG(uint32_t, checkpoint_every_events, 0,
           "Overrides audit.checkpoint_every_events of the config.");
+ABSL_FLAG(std::string, restore_backup, "",
+          "With --config (server stopped): restore the field data of this "
+          "backup directory into the vault, keeping keys, consents, subject "
+          "state and the access log as they are, and re-applying every "
+          "erasure of the ledger; then exit.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish.");
 
@@ -83,6 +90,14 @@ audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
         *config::ParseConfigDuration(cfg.audit().checkpoint_every());
   }
   return options;
+}
+
+std::vector<vault::BackupTarget> BackupTargets(const sandyq::v1::ServerConfig& cfg) {
+  std::vector<vault::BackupTarget> targets;
+  for (const auto& t : cfg.backups().targets()) {
+    targets.push_back({.path = t.path(), .country = t.country()});
+  }
+  return targets;
 }
 
 int RewrapPerSecond(const sandyq::v1::ServerConfig& cfg) {
@@ -120,6 +135,26 @@ int MigrateMasterKey(const sandyq::v1::ServerConfig& cfg,
   }
   std::cout << "sandyqd: the vault now opens with " << (*to)->Describe()
             << "; start it with " << target_path << std::endl;
+  return 0;
+}
+
+// --restore_backup: the server must be stopped (RocksDB's lock file makes
+// sure of it).
+int Restore(const sandyq::v1::ServerConfig& cfg, const std::string& backup) {
+  absl::StatusOr<std::unique_ptr<vault::ErasureLedger>> ledger =
+      vault::ErasureLedger::Open(cfg.erasure_ledger());
+  if (!ledger.ok()) return Fail(ledger.status());
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::OpenRocksDbStore(
+      {.path = cfg.data_dir(), .create_if_missing = false});
+  if (!store.ok()) return Fail(store.status());
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log = audit::AuditLog::Open(
+      store->get(), &platform::RealClock(), AuditOptions(cfg, true));
+  if (!log.ok()) return Fail(log.status());
+  if (absl::Status s = vault::RestoreBackup(**store, backup, **ledger, **log);
+      !s.ok()) {
+    return Fail(s);
+  }
+  std::cout << "sandyqd: restored " << backup << std::endl;
   return 0;
 }
 
@@ -173,6 +208,10 @@ int Run() {
       !target.empty()) {
     return MigrateMasterKey(*cfg, target);
   }
+  if (const std::string backup = absl::GetFlag(FLAGS_restore_backup);
+      !backup.empty()) {
+    return Restore(*cfg, backup);
+  }
   absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
       LoadPolicy(cfg->policy_file());
   if (!policy.ok()) return Fail(policy.status());
@@ -197,6 +236,9 @@ int Run() {
     return Fail(s);
   }
 
+  absl::StatusOr<std::unique_ptr<vault::ErasureLedger>> ledger =
+      vault::ErasureLedger::Open(cfg->erasure_ledger());
+  if (!ledger.ok()) return Fail(ledger.status());
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::OpenRocksDbStore({.path = cfg->data_dir()});
   if (!store.ok()) return Fail(store.status());
@@ -215,12 +257,17 @@ int Run() {
        .master = master->get(),
        .clock = &platform::RealClock(),
        .random = &platform::SystemRandom(),
-       .policy = *policy},
+       .policy = *policy,
+       .ledger = ledger->get()},
       {.residency_country = cfg->residency_country(),
        .rotate_every = cfg->keys().rotate_every().empty()
                            ? absl::ZeroDuration()
                            : *config::ParseConfigDuration(cfg->keys().rotate_every()),
-       .rewrap_per_second = RewrapPerSecond(*cfg)});
+       .rewrap_per_second = RewrapPerSecond(*cfg),
+       .retention_every = cfg->retention_every().empty()
+                              ? absl::Hours(1)
+                              : *config::ParseConfigDuration(cfg->retention_every()),
+       .backup_targets = BackupTargets(*cfg)});
   if (!vault.ok()) return Fail(vault.status());
 
   absl::StatusOr<std::unique_ptr<service::GrpcServer>> server =
@@ -268,6 +315,7 @@ int Run() {
   vault->reset();
   log->reset();  // writes everything queued before it returns
   store->reset();
+  ledger->reset();
   platform::LogInfo("stopped");
   return 0;
 }

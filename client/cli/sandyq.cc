@@ -46,6 +46,12 @@ ABSL_FLAG(std::string, public_key, "",
 ABSL_FLAG(std::string, file, "",
           "an exported log to verify offline (audit verify); default: "
           "stream it from the server");
+ABSL_FLAG(std::string, reason, "", "why (subjects commands); logged, no personal data");
+ABSL_FLAG(bool, withdraw, false, "subjects consent: record a withdrawal");
+ABSL_FLAG(bool, cross_border, false, "subjects consent: it covers transfer abroad");
+ABSL_FLAG(std::string, policy_version, "", "subjects consent: privacy policy version");
+ABSL_FLAG(std::string, channel, "", "subjects consent: how it was given");
+ABSL_FLAG(std::string, hold_id, "", "subjects release: which hold");
 ABSL_FLAG(bool, wait, false,
           "keys rotate: wait until every data key is re-wrapped, showing "
           "progress");
@@ -58,7 +64,7 @@ using sandyq::client::Client;
 constexpr char kUsage[] = R"(sandyq [flags] COMMAND [ARGS]
 
 Commands:
-  tokenize --subject S --type T VALUE|- [--source SRC]
+  tokenize --subject S --type T VALUE|- [--source SRC] [--purpose P]
   tokenize-batch FILE|-        lines: subject<TAB>type<TAB>value[<TAB>source]
   detokenize TOKEN --purpose P [--justification J]
   detokenize-batch --purpose P TOKEN...
@@ -72,6 +78,16 @@ Commands:
   keys list
   keys rotate [--wait]
   keys destroy VERSION
+  subjects consent --subject S --purpose P [--withdraw] [--cross_border]
+                   [--policy_version V] [--channel C]
+  subjects report --subject S              JSON
+  subjects rectify TOKEN VALUE|- --reason R
+  subjects block|unblock --subject S --reason R
+  subjects hold --subject S --reason R
+  subjects release --subject S --reason R [--hold_id H]
+  subjects erase --subject S --reason R
+  subjects retention                       apply the retention rules now
+  admin backup DIR
   health
 
 Field types: full_name iin passport phone card_number card_expiry email
@@ -108,7 +124,8 @@ int Tokenize(Client& c, const std::vector<std::string>& args) {
   auto type = TypeFlag();
   if (!type) return Usage("--type: unknown field type");
   auto token = c.Tokenize(absl::GetFlag(FLAGS_subject), *type,
-                          ValueArg(args[0]), absl::GetFlag(FLAGS_source));
+                          ValueArg(args[0]), absl::GetFlag(FLAGS_source),
+                          absl::GetFlag(FLAGS_purpose));
   if (!token.ok()) return Error(token.status());
   std::cout << *token << std::endl;
   return 0;
@@ -361,6 +378,87 @@ int Keys(Client& c, const std::vector<std::string>& args) {
   return Usage("keys takes list, rotate [--wait] or destroy VERSION");
 }
 
+std::string Json(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions json;
+  json.preserve_proto_field_names = true;
+  json.add_whitespace = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, json);
+  return out;
+}
+
+int Subjects(Client& c, const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("subjects takes a command");
+  const std::string& cmd = args[0];
+  const std::string subject = absl::GetFlag(FLAGS_subject);
+  const std::string reason = absl::GetFlag(FLAGS_reason);
+  auto done = [](const absl::Status& s, absl::string_view what) {
+    if (!s.ok()) return Error(s);
+    std::cout << what << std::endl;
+    return 0;
+  };
+  if (cmd == "consent" && args.size() == 1) {
+    v1::RecordConsentRequest request;
+    request.set_subject_id(subject);
+    request.set_purpose(absl::GetFlag(FLAGS_purpose));
+    request.set_granted(!absl::GetFlag(FLAGS_withdraw));
+    request.set_cross_border(absl::GetFlag(FLAGS_cross_border));
+    request.set_policy_version(absl::GetFlag(FLAGS_policy_version));
+    request.set_channel(absl::GetFlag(FLAGS_channel));
+    auto r = c.RecordConsent(request);
+    return done(r.status(), request.granted() ? "consent recorded" : "withdrawal recorded");
+  }
+  if (cmd == "report" && args.size() == 1) {
+    auto r = c.Report(subject);
+    if (!r.ok()) return Error(r.status());
+    std::cout << Json(*r) << std::endl;
+    return 0;
+  }
+  if (cmd == "rectify" && args.size() == 3) {
+    return done(c.Rectify(args[1], ValueArg(args[2]), reason), "rectified");
+  }
+  if (cmd == "block" && args.size() == 1) return done(c.Block(subject, reason), "blocked");
+  if (cmd == "unblock" && args.size() == 1) {
+    return done(c.Unblock(subject, reason), "unblocked");
+  }
+  if (cmd == "hold" && args.size() == 1) {
+    auto id = c.SetHold(subject, reason);
+    if (!id.ok()) return Error(id.status());
+    std::cout << *id << std::endl;
+    return 0;
+  }
+  if (cmd == "release" && args.size() == 1) {
+    return done(c.ReleaseHold(subject, reason, absl::GetFlag(FLAGS_hold_id)),
+                "hold released");
+  }
+  if (cmd == "erase" && args.size() == 1) {
+    auto r = c.Erase(subject, reason);
+    if (!r.ok()) return Error(r.status());
+    std::cout << "erased " << r->tokens_erased() << " tokens; receipt "
+              << r->receipt_id() << std::endl;
+    return 0;
+  }
+  if (cmd == "retention" && args.size() == 1) {
+    auto r = c.ApplyRetention();
+    if (!r.ok()) return Error(r.status());
+    std::cout << "destroyed " << r->destroyed() << ", depersonalized "
+              << r->depersonalized() << ", skipped for holds "
+              << r->skipped_for_holds() << std::endl;
+    return 0;
+  }
+  return Usage("subjects: unknown command or wrong arguments");
+}
+
+int Admin(Client& c, const std::vector<std::string>& args) {
+  if (args.size() == 2 && args[0] == "backup") {
+    auto r = c.Backup(args[1]);
+    if (!r.ok()) return Error(r.status());
+    std::cout << r->path() << std::endl;
+    return 0;
+  }
+  return Usage("admin takes backup DIR");
+}
+
 int main(int argc, char** argv) {
   // Accept --public-key as well as --public_key.
   for (int i = 1; i < argc; ++i) {
@@ -393,6 +491,8 @@ int main(int argc, char** argv) {
   if (command == "lookup") return Lookup(c, args);
   if (command == "audit") return Audit(c, args);
   if (command == "keys") return Keys(c, args);
+  if (command == "subjects") return Subjects(c, args);
+  if (command == "admin") return Admin(c, args);
   if (command == "health") {
     absl::Status s = c.CheckHealth();
     if (!s.ok()) return Error(s);

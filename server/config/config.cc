@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/platform/duration.h"
 #include "server/platform/files.h"
 #include "server/platform/random.h"
 #include "server/policy/text_proto.h"
@@ -100,6 +101,21 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
       !absl::ascii_isupper(country[1])) {
     error("residency_country", "must be an ISO 3166-1 alpha-2 code like KZ");
   }
+  for (int i = 0; i < config.backups().targets_size(); ++i) {
+    const auto& t = config.backups().targets(i);
+    const std::string path = absl::StrCat("backups.targets[", i, "]");
+    if (t.path().empty()) error(absl::StrCat(path, ".path"), "required");
+    if (t.country() != config.residency_country()) {
+      error(absl::StrCat(path, ".country"),
+            absl::StrCat("backups must stay in the residency country ",
+                         config.residency_country(), ", not \"", t.country(),
+                         "\""));
+    }
+  }
+  if (!config.retention_every().empty() &&
+      !ParseConfigDuration(config.retention_every()).ok()) {
+    error("retention_every", "must be a duration like \"1h\"");
+  }
   if (!errors.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   }
@@ -112,6 +128,14 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
   resolve(config.mutable_tls()->mutable_client_ca_file());
   resolve(config.mutable_data_dir());
   resolve(config.mutable_policy_file());
+  if (config.erasure_ledger().empty()) {
+    config.set_erasure_ledger(absl::StrCat(config.data_dir(), ".erasures"));
+  } else {
+    resolve(config.mutable_erasure_ledger());
+  }
+  for (auto& t : *config.mutable_backups()->mutable_targets()) {
+    resolve(t.mutable_path());
+  }
   if (config.master_key().has_file()) {
     resolve(config.mutable_master_key()->mutable_file()->mutable_path());
   }
@@ -124,18 +148,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
 }
 
 absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text) {
-  absl::Duration d;
-  int64_t days;
-  if (absl::EndsWith(text, "d") &&
-      absl::SimpleAtoi(text.substr(0, text.size() - 1), &days)) {
-    d = absl::Hours(24) * days;
-  } else if (!absl::ParseDuration(text, &d)) {
-    return absl::InvalidArgumentError("not a duration");
-  }
-  if (d <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("duration must be positive");
-  }
-  return d;
+  return platform::ParseDuration(text);
 }
 
 absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> OpenMasterKey(

@@ -61,6 +61,8 @@ data_dir: "db"
 master_key { file { path: "master.key" } }
 policy_file: "policy.textproto"
 residency_country: "KZ"
+erasure_ledger: "erasures.ledger"
+backups { targets { path: "backups" country: "KZ" } }
 )",
       listen, kTrustDomain);
   if (absl::Status s = platform::WriteFileAtomic(config_path, config, 0600);

@@ -18,6 +18,8 @@ extern const char kSamplePolicy[];
 //   policy.textproto  the sample policy (edit it; it is not overwritten)
 //   sandyqd.textproto the server config pointing at all of the above
 //   db/           RocksDB (created by the server)
+//   erasures.ledger  the erasure ledger (created by the server)
+//   backups/      the backup target (Admin.Backup writes here)
 // `listen` is written into the config on every call. Returns the path of
 // the config file, for config::LoadServerConfig.
 absl::StatusOr<std::string> PrepareDevVault(const std::string& data_dir,

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "google/protobuf/text_format.h"
 #include "sandyq/v1/policy.pb.h"
+#include "server/platform/duration.h"
 #include "server/policy/text_proto.h"
 
 namespace sandyq::policy {
@@ -179,6 +180,8 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
     Purpose purpose;
     purpose.name = in.name();
     purpose.requires_justification = in.requires_justification();
+    purpose.allowed_while_blocked = in.allowed_while_blocked();
+    purpose.cross_border = in.cross_border();
     if (in.legal_basis() == v1::LEGAL_BASIS_UNSPECIFIED) {
       problems.Add(absl::StrCat(path, ".legal_basis"),
                    "required (consent, contract, legal obligation or "
@@ -223,6 +226,8 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
     role.name = in.name();
     role.audit = in.audit();
     role.key_admin = in.key_admin();
+    role.subject_admin = in.subject_admin();
+    role.backup = in.backup();
     role.tokenize = ReadTypeSet(in.tokenize(), absl::StrCat(path, ".tokenize"),
                                 /*empty_means_all=*/false, problems);
     for (int j = 0; j < in.grants_size(); ++j) {
@@ -298,6 +303,58 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
       continue;
     }
     policy->principals_.push_back(std::move(principal));
+  }
+
+  // Retention rules.
+  std::set<FieldType> rule_types;
+  std::set<std::string> rule_purposes;
+  for (int i = 0; i < proto.retention_size(); ++i) {
+    const v1::RetentionRule& in = proto.retention(i);
+    const std::string path = absl::StrCat("retention[", i, "]");
+    RetentionRule rule;
+    switch (in.applies_to_case()) {
+      case v1::RetentionRule::kFieldType: {
+        std::optional<FieldType> type =
+            fields::FieldTypeFromNumber(in.field_type());
+        if (!type) {
+          problems.Add(absl::StrCat(path, ".field_type"), "not a known field type");
+        } else if (!rule_types.insert(*type).second) {
+          problems.Add(absl::StrCat(path, ".field_type"),
+                       absl::StrCat("a second rule for ", FieldTypeName(*type)));
+        }
+        rule.type = type;
+        break;
+      }
+      case v1::RetentionRule::kPurpose:
+        check_purpose(in.purpose(), absl::StrCat(path, ".purpose"));
+        if (!rule_purposes.insert(in.purpose()).second) {
+          problems.Add(absl::StrCat(path, ".purpose"),
+                       absl::StrCat("a second rule for purpose ", Quote(in.purpose())));
+        }
+        rule.purpose = in.purpose();
+        break;
+      default:
+        problems.Add(path, "give field_type or purpose");
+    }
+    absl::StatusOr<absl::Duration> period = platform::ParseDuration(in.period());
+    if (!period.ok()) {
+      problems.Add(absl::StrCat(path, ".period"),
+                   "want a positive duration like \"1095d\"");
+    } else {
+      rule.period = *period;
+    }
+    switch (in.action()) {
+      case v1::RETENTION_ACTION_DESTROY:
+        rule.action = RetentionAction::kDestroy;
+        break;
+      case v1::RETENTION_ACTION_DEPERSONALIZE:
+        rule.action = RetentionAction::kDepersonalize;
+        break;
+      default:
+        problems.Add(absl::StrCat(path, ".action"),
+                     "want RETENTION_ACTION_DESTROY or RETENTION_ACTION_DEPERSONALIZE");
+    }
+    policy->retention_.push_back(std::move(rule));
   }
 
   if (!problems.empty()) return absl::InvalidArgumentError(problems.Joined());
@@ -422,6 +479,92 @@ Decision Policy::KeyAdmin(const Principal& who) const {
   }
   return Refuse(kDefaultDenyRule, absl::StatusCode::kPermissionDenied,
                 absl::StrCat(who.identity, " may not administer keys"));
+}
+
+Decision Policy::SubjectAdmin(const Principal& who) const {
+  for (const Role* role : RolesOf(who)) {
+    if (role->subject_admin) {
+      return Allow(absl::StrCat(role->name, "/subject_admin"));
+    }
+  }
+  return Refuse(kDefaultDenyRule, absl::StatusCode::kPermissionDenied,
+                absl::StrCat(who.identity,
+                             " may not manage data subjects' rights"));
+}
+
+Decision Policy::Backup(const Principal& who) const {
+  for (const Role* role : RolesOf(who)) {
+    if (role->backup) return Allow(absl::StrCat(role->name, "/backup"));
+  }
+  return Refuse(kDefaultDenyRule, absl::StatusCode::kPermissionDenied,
+                absl::StrCat(who.identity, " may not make backups"));
+}
+
+bool Policy::ConsentMatters(const Principal& who, absl::string_view purpose,
+                            absl::string_view residency_country) const {
+  const Purpose* p = FindPurpose(purpose);
+  if (p == nullptr) return false;
+  return p->legal_basis == LegalBasis::kConsent ||
+         who.country != residency_country;
+}
+
+Decision Policy::SubjectConditions(const Principal& who,
+                                   absl::string_view purpose,
+                                   const SubjectContext& subject) const {
+  const Purpose* p = FindPurpose(purpose);
+  if (p == nullptr) return UnknownPurpose();
+  if (subject.blocked && !p->allowed_while_blocked) {
+    return Refuse("subject-blocked", absl::StatusCode::kFailedPrecondition,
+                  absl::StrCat("subject: processing is blocked; purpose ",
+                               p->name, " is not allowed while blocked"));
+  }
+  const bool granted = subject.consent.has_value() && subject.consent->granted;
+  if (p->legal_basis == LegalBasis::kConsent && !granted) {
+    return Refuse("no-consent", absl::StatusCode::kFailedPrecondition,
+                  absl::StrCat("consent: the subject has not consented to ",
+                               p->name, " (or has withdrawn it)"));
+  }
+  if (who.country != subject.residency_country) {
+    if (!p->cross_border) {
+      return Refuse("cross-border-not-allowed",
+                    absl::StatusCode::kPermissionDenied,
+                    absl::StrCat("purpose ", p->name,
+                                 " does not allow transfer to ", who.country));
+    }
+    if (!granted || !subject.consent->cross_border) {
+      return Refuse("no-cross-border-consent",
+                    absl::StatusCode::kFailedPrecondition,
+                    absl::StrCat("consent: the subject has not consented to "
+                                 "cross-border transfer for ",
+                                 p->name));
+    }
+    return Allow(absl::StrCat("cross-border/", p->name, "/", who.country));
+  }
+  return Allow(granted ? absl::StrCat("consent/", p->name) : "");
+}
+
+Decision Policy::TokenizeForSubject(absl::string_view collection_purpose,
+                                    bool blocked) const {
+  if (!blocked) return Allow("");
+  const Purpose* p =
+      collection_purpose.empty() ? nullptr : FindPurpose(collection_purpose);
+  if (p != nullptr && p->allowed_while_blocked) {
+    return Allow(absl::StrCat("blocked/allowed-for/", p->name));
+  }
+  return Refuse("subject-blocked", absl::StatusCode::kFailedPrecondition,
+                "subject: processing is blocked; no new data is stored");
+}
+
+const RetentionRule* Policy::RetentionFor(
+    fields::FieldType type, absl::string_view collection_purpose) const {
+  const RetentionRule* by_type = nullptr;
+  for (const RetentionRule& rule : retention_) {
+    if (!collection_purpose.empty() && rule.purpose == collection_purpose) {
+      return &rule;
+    }
+    if (rule.type == type) by_type = &rule;
+  }
+  return by_type;
 }
 
 std::vector<std::string> Policy::IdentityNames() const {

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server/fields/field_type.h"
 
 namespace sandyq::policy {
@@ -21,6 +23,32 @@ struct Purpose {
   std::string name;
   LegalBasis legal_basis = LegalBasis::kUnspecified;
   bool requires_justification = false;
+  bool allowed_while_blocked = false;
+  bool cross_border = false;
+};
+
+enum class RetentionAction { kDestroy, kDepersonalize };
+
+// How long values are kept (a rule for the collection purpose wins over one
+// for the field type).
+struct RetentionRule {
+  std::optional<fields::FieldType> type;
+  std::string purpose;
+  absl::Duration period;
+  RetentionAction action = RetentionAction::kDestroy;
+};
+
+// A subject's consent for one purpose, as last recorded.
+struct ConsentState {
+  bool granted = false;
+  bool cross_border = false;
+};
+
+// What the policy needs to know about the subject whose data is revealed.
+struct SubjectContext {
+  bool blocked = false;
+  std::optional<ConsentState> consent = std::nullopt;  // none recorded: nullopt
+  std::string residency_country;        // the vault's
 };
 
 // A known caller, resolved from its certificate identity.
@@ -98,6 +126,36 @@ class Policy {
 
   // May `who` rotate, list and destroy keys (KeyAdmin.*)?
   Decision KeyAdmin(const Principal& who) const;
+  // May `who` act on data subjects' rights (Subjects.*)?
+  Decision SubjectAdmin(const Principal& who) const;
+  // May `who` make backups (Admin.Backup)?
+  Decision Backup(const Principal& who) const;
+
+  // Whether a reveal for `purpose` by `who` depends on the subject's consent
+  // (a consent-based purpose, or a caller outside the residency country), so
+  // the caller must look the consent up for SubjectConditions.
+  bool ConsentMatters(const Principal& who, absl::string_view purpose,
+                      absl::string_view residency_country) const;
+
+  // The conditions on the subject for a reveal `who` is granted: a blocked
+  // subject (FailedPrecondition unless the purpose is allowed while
+  // blocked); a consent-based purpose needs the subject's active consent
+  // (FailedPrecondition); a caller outside the residency country needs a
+  // purpose that allows cross-border transfer (else PermissionDenied) and
+  // the subject's consent for it with cross_border set (else
+  // FailedPrecondition). Asked after Reveal allowed the grant.
+  Decision SubjectConditions(const Principal& who, absl::string_view purpose,
+                             const SubjectContext& subject) const;
+
+  // May new data be stored for a subject that is `blocked`, collected for
+  // `collection_purpose` (may be empty)?
+  Decision TokenizeForSubject(absl::string_view collection_purpose,
+                              bool blocked) const;
+
+  // The retention rule for a value of `type` collected for
+  // `collection_purpose`, or nullptr if none applies.
+  const RetentionRule* RetentionFor(fields::FieldType type,
+                                    absl::string_view collection_purpose) const;
 
   // Identity names in file order (deploy/dev issues a certificate for each).
   std::vector<std::string> IdentityNames() const;
@@ -114,6 +172,8 @@ class Policy {
     std::map<std::string, std::set<fields::FieldType>> lookup;  // by purpose
     bool audit = false;
     bool key_admin = false;
+    bool subject_admin = false;
+    bool backup = false;
   };
 
   Policy() = default;
@@ -128,6 +188,7 @@ class Policy {
   std::map<std::string, size_t, std::less<>> by_identity_;
   std::map<std::string, Purpose, std::less<>> purposes_;
   std::map<std::string, Role, std::less<>> roles_;
+  std::vector<RetentionRule> retention_;
 };
 
 }  // namespace sandyq::policy

@@ -11,6 +11,7 @@
 #include "server/platform/log.h"
 #include "server/service/audit_service.h"
 #include "server/service/key_admin_service.h"
+#include "server/service/subjects_service.h"
 #include "server/service/tokenizer_service.h"
 
 namespace sandyq::service {
@@ -19,11 +20,15 @@ struct GrpcServer::Services {
   Services(vault::Vault* vault, const std::string& trust_domain)
       : tokenizer({vault, trust_domain, &tracker}),
         audit({vault, trust_domain, &tracker}),
-        key_admin({vault, trust_domain, &tracker}) {}
+        key_admin({vault, trust_domain, &tracker}),
+        subjects({vault, trust_domain, &tracker}),
+        admin({vault, trust_domain, &tracker}) {}
   CallTracker tracker;
   TokenizerService tokenizer;
   AuditService audit;
   KeyAdminService key_admin;
+  SubjectsService subjects;
+  AdminService admin;
 };
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
@@ -46,6 +51,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.RegisterService(&server->services_->tokenizer);
   builder.RegisterService(&server->services_->audit);
   builder.RegisterService(&server->services_->key_admin);
+  builder.RegisterService(&server->services_->subjects);
+  builder.RegisterService(&server->services_->admin);
   // Values are small; refuse oversized messages before they are parsed.
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
   server->server_ = builder.BuildAndStart();

@@ -14,7 +14,8 @@ vault::TokenizeInput ToInput(const v1::TokenizeRequest& r) {
   return {.subject_id = r.subject_id(),
           .field_type = static_cast<int>(r.type()),
           .value = r.value(),
-          .source = r.source()};
+          .source = r.source(),
+          .purpose = r.purpose()};
 }
 
 vault::DetokenizeInput ToInput(const v1::DetokenizeRequest& r) {

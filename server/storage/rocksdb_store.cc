@@ -9,6 +9,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/merge_operator.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "server/storage/store.h"
 
@@ -18,7 +19,7 @@ namespace {
 // Column family names by Table; index = static_cast<int>(Table).
 constexpr const char* kFamilyNames[kTableCount] = {
     "default",
-    "keys", "subjects", "fields", "index", "audit", "audit_index"};
+    "keys", "subjects", "fields", "index", "audit", "audit_index", "consents"};
 
 rocksdb::Slice ToSlice(absl::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
@@ -122,6 +123,37 @@ class RocksDbStore final : public Store {
       }
     }
     return FromRocks(it->status(), "scan");
+  }
+
+  absl::Status Purge(
+      const std::vector<std::pair<Table, std::string>>& keys) override {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    // Flush every family: a write-ahead log file is deleted only once every
+    // family's data in it is in table files.
+    if (auto s = FromRocks(db_->Flush(fo, handles_), "flush"); !s.ok()) return s;
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (const auto& [table, key] : keys) {
+      rocksdb::Slice k = ToSlice(key);
+      if (auto s = FromRocks(db_->CompactRange(co, Handle(table), &k, &k),
+                             "compact");
+          !s.ok()) {
+        return s;
+      }
+    }
+    return FromRocks(db_->FlushWAL(true), "flush wal");
+  }
+
+  absl::Status Checkpoint(const std::string& dir) override {
+    rocksdb::Checkpoint* raw = nullptr;
+    if (auto s = FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw),
+                           "checkpoint");
+        !s.ok()) {
+      return s;
+    }
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint");
   }
 
   absl::Status CompactAll() override {

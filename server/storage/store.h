@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,9 @@ enum class Table : int {
   kIndex = 4,       // blind index, dedup index, subject -> tokens
   kAudit = 5,       // access-log events by sequence number
   kAuditIndex = 6,  // access-log events by subject and by identity
+  kConsents = 7,    // consent records and their history
 };
-inline constexpr int kTableCount = 7;
+inline constexpr int kTableCount = 8;
 
 // Puts and deletes applied all together or not at all.
 class WriteBatch {
@@ -99,6 +101,16 @@ class Store {
   // Flushes memtables and compacts every table, so deleted values leave the
   // data files (erasure, tests). Blocks; not for the request path.
   virtual absl::Status CompactAll() = 0;
+
+  // Makes deleted `keys` physically leave the store's files: flushes every
+  // table (so write-ahead log files holding them are retired) and rewrites
+  // the table files whose key range covers them. Blocks; for erasure.
+  virtual absl::Status Purge(
+      const std::vector<std::pair<Table, std::string>>& keys) = 0;
+
+  // Writes a consistent copy of the whole store into `dir` (which must not
+  // exist), usable as a store of its own.
+  virtual absl::Status Checkpoint(const std::string& dir) = 0;
 };
 
 struct RocksDbOptions {

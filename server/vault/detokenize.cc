@@ -183,12 +183,42 @@ void Vault::RevealOne(const policy::Policy& policy,
                   NotRecorded(subject_bytes.status()));
   }
   pb::SubjectRecord subject;
+  if (!subject.ParseFromString(*subject_bytes)) {
+    return refuse(audit::Decision::kFailed, "storage",
+                  absl::DataLossError("storage: the subject record is damaged"));
+  }
+  // Conditions on the subject: blocked, consent, cross-border transfer.
+  policy::SubjectContext context{.blocked = subject.blocked(),
+                                 .residency_country = options_.residency_country};
+  if (policy.ConsentMatters(who, in.purpose, options_.residency_country)) {
+    absl::StatusOr<std::string> consent = deps_.store->Get(
+        Table::kConsents, keys::ConsentKey(record.subject_hash(), in.purpose));
+    if (consent.ok()) {
+      pb::ConsentRecord c;
+      if (c.ParseFromString(*consent)) {
+        context.consent = policy::ConsentState{.granted = c.granted(),
+                                               .cross_border = c.cross_border()};
+      }
+    } else if (!absl::IsNotFound(consent.status())) {
+      return refuse(audit::Decision::kFailed, "storage",
+                    NotRecorded(consent.status()));
+    }
+  }
+  policy::Decision conditions = policy.SubjectConditions(who, in.purpose, context);
+  if (!conditions.allowed) {
+    return refuse(audit::Decision::kDenied,
+                  absl::StrCat(decision.rule, "; ", conditions.rule),
+                  conditions.ToStatus());
+  }
+  if (record.depersonalized()) {
+    return refuse(audit::Decision::kNotFound, "depersonalized",
+                  absl::NotFoundError("token: the value was destroyed after "
+                                      "its retention period"));
+  }
   absl::StatusOr<crypto::SecretBytes> dek =
-      subject.ParseFromString(*subject_bytes)
-          ? keys_->keyring()->UnwrapDek(
-                {subject.kek_version(), subject.wrapped_dek()},
-                record.subject_hash())
-          : absl::DataLossError("subject record does not decode");
+      keys_->keyring()->UnwrapDek(
+          {subject.kek_version(), subject.wrapped_dek()},
+          record.subject_hash());
   absl::StatusOr<std::string> plaintext = absl::InternalError("no key");
   if (dek.ok()) {
     absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
@@ -208,7 +238,9 @@ void Vault::RevealOne(const policy::Policy& policy,
   const bool masked = decision.reveal == policy::Reveal::kMasked;
   event.decision = masked ? audit::Decision::kRevealedMasked
                           : audit::Decision::kRevealedFull;
-  event.rule = decision.rule;
+  event.rule = conditions.rule.empty()
+                   ? decision.rule
+                   : absl::StrCat(decision.rule, "; ", conditions.rule);
   item.result = Revealed{
       .value = masked ? fields::Mask(*type, *plaintext) : std::move(*plaintext),
       .type = *type,

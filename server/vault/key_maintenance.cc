@@ -17,19 +17,6 @@ namespace {
 using storage::Table;
 namespace pb = ::sandyq::internal::v1;
 
-// Takes `key` in the sequencer, waiting for earlier holders.
-KeyedSequencer::Release Acquire(KeyedSequencer& sequencer,
-                                const std::string& key) {
-  absl::Notification acquired;
-  std::optional<KeyedSequencer::Release> held;
-  sequencer.Run(key, [&](KeyedSequencer::Release release) {
-    held.emplace(std::move(release));
-    acquired.Notify();
-  });
-  acquired.WaitForNotification();
-  return std::move(*held);
-}
-
 }  // namespace
 
 KeyMaintenance::KeyMaintenance(storage::Store* store, audit::AuditLog* log,
@@ -177,7 +164,7 @@ absl::StatusOr<int64_t> KeyMaintenance::RewrapPass() {
     std::vector<KeyedSequencer::Release> held;
     held.reserve(stale.size());
     for (const std::string& subject : stale) {
-      held.push_back(Acquire(*subjects_, subject));
+      held.push_back(subjects_->Acquire(subject));
     }
     storage::WriteBatch batch;
     int64_t in_chunk = 0;

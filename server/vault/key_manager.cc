@@ -482,7 +482,9 @@ absl::StatusOr<bool> KeyManager::RewrapSubject(
     return absl::DataLossError("subject record does not decode");
   }
   const uint32_t from = subject.kek_version();
-  if (from == keyring.primary_version()) return false;
+  if (subject.wrapped_dek().empty() || from == keyring.primary_version()) {
+    return false;
+  }
   absl::StatusOr<crypto::SecretBytes> dek =
       keyring.UnwrapDek({from, subject.wrapped_dek()}, subject_hash);
   if (!dek.ok()) return dek.status();

@@ -48,6 +48,29 @@ inline std::string SubjectTokenKey(absl::string_view subject_hash,
   return absl::StrCat(SubjectTokensPrefix(subject_hash), token);
 }
 
+// Table kConsents: the current consent per (subject, purpose), and every
+// change in time order.
+inline constexpr char kConsentTag = 'c';         // c <subject hash 32> <purpose>
+inline constexpr char kConsentHistoryTag = 'h';  // h <subject hash 32> <BE64 micros> <purpose>
+inline std::string ConsentKey(absl::string_view subject_hash,
+                              absl::string_view purpose) {
+  return absl::StrCat(absl::string_view(&kConsentTag, 1), subject_hash, purpose);
+}
+inline std::string ConsentPrefix(absl::string_view subject_hash) {
+  return absl::StrCat(absl::string_view(&kConsentTag, 1), subject_hash);
+}
+inline std::string ConsentHistoryPrefix(absl::string_view subject_hash) {
+  return absl::StrCat(absl::string_view(&kConsentHistoryTag, 1), subject_hash);
+}
+inline std::string ConsentHistoryKey(absl::string_view subject_hash,
+                                     int64_t micros, absl::string_view purpose) {
+  return absl::StrCat(ConsentHistoryPrefix(subject_hash),
+                      storage::EncodeU64(static_cast<uint64_t>(micros)), purpose);
+}
+
+// Table kMeta: the last erasure of the ledger applied to this store.
+inline constexpr absl::string_view kLedgerApplied = "ledger_applied";
+
 // Associated data of a field ciphertext: binds it to its token, type and
 // subject, so it cannot be moved to another record.
 inline std::string FieldAssociatedData(absl::string_view token,

@@ -1,5 +1,9 @@
 #include "server/vault/sequencer.h"
 
+#include <optional>
+
+#include "absl/synchronization/notification.h"
+
 namespace sandyq::vault {
 
 void KeyedSequencer::Run(const std::string& key, Task task) {
@@ -28,6 +32,17 @@ void KeyedSequencer::Next(const std::string& key) {
     it->second.pop_front();
   }
   std::move(next)(Release(this, key));
+}
+
+KeyedSequencer::Release KeyedSequencer::Acquire(const std::string& key) {
+  absl::Notification acquired;
+  std::optional<Release> held;
+  Run(key, [&](Release release) {
+    held.emplace(std::move(release));
+    acquired.Notify();
+  });
+  acquired.WaitForNotification();
+  return std::move(*held);
 }
 
 size_t KeyedSequencer::busy_keys() const {

@@ -45,6 +45,10 @@ class KeyedSequencer {
   // for `key` has released it.
   void Run(const std::string& key, Task task);
 
+  // Takes `key`, waiting for earlier holders. Blocks: only for background
+  // threads, never for gRPC or audit-log threads.
+  Release Acquire(const std::string& key);
+
   // Number of keys held right now (for tests and metrics).
   size_t busy_keys() const;
 

@@ -35,6 +35,7 @@ struct Vault::TokenizeItem {
 };
 
 struct Vault::TokenizeBatchState {
+  std::shared_ptr<const policy::Policy> policy;
   std::vector<TokenizeItem> items;
   std::atomic<size_t> pending_groups{0};
   Callback<TokenizeResults> done;
@@ -113,6 +114,7 @@ void Vault::TokenizeMany(const Caller& caller,
   }
 
   auto state = std::make_shared<TokenizeBatchState>();
+  state->policy = policy;
   state->done = std::move(done);
   state->items.resize(inputs.size());
   const fields::NormalizeOptions normalize_options{
@@ -156,6 +158,15 @@ void Vault::TokenizeMany(const Caller& caller,
         !s.ok()) {
       refuse(audit::Decision::kInvalid, "input:source", s);
       continue;
+    }
+    if (!item.input.purpose.empty()) {
+      if (policy->FindPurpose(item.input.purpose) == nullptr) {
+        refuse(audit::Decision::kInvalid, "input:purpose",
+               absl::InvalidArgumentError(
+                   "purpose: not registered in the policy"));
+        continue;
+      }
+      item.event.purpose = item.input.purpose;
     }
     absl::StatusOr<fields::Normalized> normalized =
         fields::Normalize(*type, item.input.value, normalize_options);
@@ -215,63 +226,83 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   std::vector<audit::Event> events;
   std::vector<std::string> reserved;
 
+  // Items already answered (refused or failed); they get no token.
+  std::vector<bool> refused(state->items.size(), false);
   auto fail_all = [&](absl::Status status) {
     for (size_t i : indexes) {
+      if (refused[i]) continue;
       TokenizeItem& item = state->items[i];
       Fail(item.event, item.result, audit::Decision::kFailed, "storage",
            status);
       events.push_back(item.event);
+      refused[i] = true;
     }
   };
 
-  // The subject's data key: existing, or new (stored with the first token).
-  // The keyring stays held until the write is durable (see
-  // KeyManager::keyring).
+  // The subject's record: its data key (existing, or new and stored with
+  // the first token) and whether it is blocked. The keyring stays held until
+  // the write is durable (see KeyManager::keyring).
   std::shared_ptr<const crypto::Keyring> keyring = keys_->keyring();
   crypto::SecretBytes dek;
-  // A new subject's record, written only if one of its values is.
-  std::string new_subject_record;
+  pb::SubjectRecord subject;
+  // The subject's record if it changes (a new data key), written only if one
+  // of its values is.
+  std::string changed_subject_record;
   uint32_t new_subject_kek = 0;
   absl::StatusOr<std::string> subject_bytes =
       deps_.store->Get(Table::kSubjects, subject_hash);
-  if (subject_bytes.ok()) {
-    pb::SubjectRecord subject;
-    absl::StatusOr<crypto::SecretBytes> unwrapped =
-        subject.ParseFromString(*subject_bytes)
-            ? keyring->UnwrapDek({subject.kek_version(), subject.wrapped_dek()},
-                                 subject_hash)
-            : absl::DataLossError("subject record does not decode");
+  if (subject_bytes.ok() && !subject.ParseFromString(*subject_bytes)) {
+    fail_all(absl::DataLossError("storage: the subject record is damaged"));
+  } else if (!subject_bytes.ok() && !absl::IsNotFound(subject_bytes.status())) {
+    fail_all(NotRecorded(subject_bytes.status()));
+  }
+  if (events.empty() && subject.blocked()) {
+    // Blocking suspends collection: no new data, except for purposes the
+    // policy allows while blocked.
+    for (size_t i : indexes) {
+      TokenizeItem& item = state->items[i];
+      policy::Decision d =
+          state->policy->TokenizeForSubject(item.input.purpose, true);
+      if (!d.allowed) {
+        Fail(item.event, item.result, audit::Decision::kDenied, d.rule,
+             d.ToStatus());
+        events.push_back(item.event);
+        refused[i] = true;
+      }
+    }
+  }
+  if (events.size() < indexes.size() && !subject.wrapped_dek().empty()) {
+    absl::StatusOr<crypto::SecretBytes> unwrapped = keyring->UnwrapDek(
+        {subject.kek_version(), subject.wrapped_dek()}, subject_hash);
     if (unwrapped.ok()) {
       dek = std::move(*unwrapped);
     } else {
       fail_all(absl::InternalError("keys: the subject's data key cannot be "
                                    "opened"));
     }
-  } else if (absl::IsNotFound(subject_bytes.status())) {
+  } else if (events.size() < indexes.size()) {
     dek = keys_->NewDek();
     absl::StatusOr<crypto::WrappedKey> wrapped =
         keyring->WrapDek(dek, subject_hash);
     if (wrapped.ok()) {
       new_subject_kek = wrapped->kek_version;
-      pb::SubjectRecord subject;
       subject.set_kek_version(wrapped->kek_version);
       subject.set_wrapped_dek(wrapped->bytes);
-      subject.set_created_micros(now);
-      new_subject_record = subject.SerializeAsString();
+      if (subject.created_micros() == 0) subject.set_created_micros(now);
+      changed_subject_record = subject.SerializeAsString();
     } else {
       fail_all(absl::InternalError("keys: cannot wrap a new data key"));
     }
-  } else {
-    fail_all(NotRecorded(subject_bytes.status()));
   }
 
-  if (events.empty()) {
+  if (events.size() < indexes.size()) {
     absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
         crypto::Aead::New(dek, *deps_.random);
     // Tokens created or found within this group, by dedup key, so a value
     // repeated in one batch gets one token.
     absl::flat_hash_map<std::string, std::string> in_group;
     for (size_t i : indexes) {
+      if (refused[i]) continue;
       TokenizeItem& item = state->items[i];
       const std::string dedup =
           keys_->DedupKey(subject_hash, item.type, item.normalized.value);
@@ -324,6 +355,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         record.set_updated_micros(now);
         record.set_blind_index(blind);
         record.set_dedup_key(dedup);
+        record.set_collection_purpose(item.input.purpose);
         batch.Put(Table::kFields, token, record.SerializeAsString());
         batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");
         batch.Put(Table::kIndex, keys::DedupKey(dedup), token);
@@ -339,8 +371,8 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
     }
   }
   // Keep no data key for a subject none of whose values were stored.
-  if (!new_subject_record.empty() && !batch.empty()) {
-    batch.Put(Table::kSubjects, subject_hash, new_subject_record);
+  if (!changed_subject_record.empty() && !batch.empty()) {
+    batch.Put(Table::kSubjects, subject_hash, changed_subject_record);
     batch.Add(Table::kKeys, keys::DekCountKey(new_subject_kek), +1);
   }
   // Normalized plaintext is no longer needed.

@@ -3,6 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/platform/log.h"
+#include "server/vault/periodic.h"
 
 namespace sandyq::vault {
 
@@ -17,6 +19,16 @@ absl::StatusOr<std::unique_ptr<Vault>> Vault::Open(const Deps& deps,
   if (!keys.ok()) return keys.status();
   // The log signs checkpoints with the vault's key from now on.
   deps.log->SetSigner((*keys)->signer());
+  // Erasures this store has not seen (a restored copy, or a crash between
+  // the ledger and the data write) are applied before anything is served.
+  if (deps.ledger != nullptr) {
+    absl::StatusOr<int> reapplied = ApplyLedger(*deps.store, *deps.ledger, deps.log);
+    if (!reapplied.ok()) return reapplied.status();
+    if (*reapplied > 0) {
+      platform::LogInfo(absl::StrCat("re-applied ", *reapplied,
+                                     " erasures from the erasure ledger"));
+    }
+  }
   return std::unique_ptr<Vault>(new Vault(deps, options, std::move(*keys)));
 }
 
@@ -25,15 +37,36 @@ Vault::Vault(const Deps& deps, const Options& options,
     : deps_(deps),
       options_(options),
       keys_(std::move(keys)),
+      backups_(options.backup_targets, deps.ledger, options.residency_country),
+      policy_(deps.policy),
       maintenance_(std::make_unique<KeyMaintenance>(
           deps.store, deps.log, keys_.get(), &subjects_,
           KeyMaintenance::Options{
               .rotate_every = options.rotate_every,
               .rewrap_per_second = options.rewrap_per_second})),
-      background_(std::make_unique<BackgroundQueue>()),
-      policy_(deps.policy) {
-  if (options.background_key_maintenance) maintenance_->Start();
+      background_(std::make_unique<BackgroundQueue>()) {
+  if (options.background_key_maintenance) {
+    maintenance_->Start();
+    retention_ = std::make_unique<PeriodicTask>(options.retention_every, [this] {
+      absl::StatusOr<RetentionResult> r = RunRetention();
+      if (!r.ok()) {
+        platform::LogError(absl::StrCat("retention: ", r.status().message()));
+      }
+    });
+    if (deps.ledger != nullptr && !options.backup_targets.empty()) {
+      // Erasures a crash kept from the backups.
+      background_->Post([this] {
+        absl::StatusOr<int> scrubbed = backups_.Scrub();
+        if (!scrubbed.ok()) {
+          platform::LogError(absl::StrCat("backup scrub: ",
+                                          scrubbed.status().message()));
+        }
+      });
+    }
+  }
 }
+
+Vault::~Vault() = default;
 
 absl::StatusOr<int64_t> Vault::RunKeyMaintenance() {
   return maintenance_->RunOnce();

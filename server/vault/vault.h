@@ -22,11 +22,19 @@
 #include "server/policy/policy.h"
 #include "server/storage/store.h"
 #include "server/vault/background.h"
+#include "server/vault/backups.h"
+#include "server/vault/erasure_ledger.h"
 #include "server/vault/key_maintenance.h"
 #include "server/vault/key_manager.h"
 #include "server/vault/sequencer.h"
 
+namespace sandyq::internal::v1 {
+class SubjectRecord;
+}  // namespace sandyq::internal::v1
+
 namespace sandyq::vault {
+
+class PeriodicTask;
 
 // Who is calling: the identity the service authenticated from the caller's
 // mTLS certificate. The vault resolves it through the current policy.
@@ -39,6 +47,7 @@ struct TokenizeInput {
   int field_type = 0;  // sandyq.v1.FieldType number, validated here
   std::string value;
   std::string source;
+  std::string purpose;  // optional collection purpose
 };
 
 struct DetokenizeInput {
@@ -71,6 +80,63 @@ struct AuditQueryInput {
 template <typename T>
 using Callback = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
 
+struct ConsentInput {
+  std::string subject_id;
+  std::string purpose;
+  bool granted = false;
+  bool cross_border = false;
+  std::string policy_version;
+  std::string channel;
+};
+
+// What Subjects.Report tells a person (through the DPO).
+struct SubjectReport {
+  struct Field {
+    std::string token;
+    fields::FieldType type = fields::FieldType::kUnspecified;
+    std::string source;
+    std::string collection_purpose;
+    absl::Time created;
+    absl::Time updated;
+    bool depersonalized = false;
+    std::optional<absl::Time> retention_deadline = std::nullopt;
+    std::string retention_action = "";  // "destroy" / "depersonalize"
+  };
+  struct Consent {
+    std::string purpose;
+    bool granted = false;
+    bool cross_border = false;
+    std::string policy_version;
+    std::string channel;
+    absl::Time recorded;
+  };
+  struct Hold {
+    std::string id;
+    std::string reason;
+    absl::Time set;
+  };
+  std::string subject_hash;
+  std::vector<Field> fields;
+  std::vector<Consent> consents;             // every change, oldest first
+  std::vector<audit::StoredEvent> accesses;  // every logged event about them
+  bool blocked = false;
+  std::string block_reason;
+  std::vector<Hold> holds;
+  std::string residency_country;
+};
+
+struct EraseResult {
+  std::string receipt_id;
+  absl::Time erased;
+  int tokens = 0;
+};
+
+struct RetentionResult {
+  int destroyed = 0;
+  int depersonalized = 0;
+  int skipped_for_holds = 0;
+};
+
 // The use cases of the vault (DESIGN.md §2): each call authenticates the
 // caller against the policy, validates its input, asks the policy, does the
 // crypto and storage work and records an access-log event, in that order.
@@ -94,6 +160,9 @@ class Vault {
     const platform::Clock* clock;
     platform::Random* random;
     std::shared_ptr<const policy::Policy> policy;
+    // Kept apart from the data; erasures are re-applied from it at open.
+    // Without one, Erase is refused.
+    ErasureLedger* ledger = nullptr;
   };
   struct Options {
     std::string residency_country = "KZ";
@@ -103,14 +172,18 @@ class Vault {
     // Key maintenance (server/vault/key_maintenance.h).
     absl::Duration rotate_every = absl::ZeroDuration();  // zero: never
     int rewrap_per_second = 2000;                        // 0: unthrottled
-    // Run key maintenance on its own thread. Tests turn this off and call
-    // RunKeyMaintenance().
+    // Run key maintenance and retention on their own threads. Tests turn
+    // this off and call RunKeyMaintenance() / RunRetention().
     bool background_key_maintenance = true;
+    absl::Duration retention_every = absl::Hours(1);
+    std::vector<BackupTarget> backup_targets = {};
   };
 
   // Opens the vault in deps.store, creating its keys on first use.
   static absl::StatusOr<std::unique_ptr<Vault>> Open(const Deps& deps,
                                                      const Options& options);
+  // Stops the background threads (after their current task) first.
+  ~Vault();
 
   // Tokenizer.Tokenize: the token for (subject, type, normalized value),
   // new or existing.
@@ -175,6 +248,41 @@ class Vault {
   // re-wrap, retirement); returns how many keys were re-wrapped.
   absl::StatusOr<int64_t> RunKeyMaintenance();
 
+  // --- Subjects (data protection officer; policy subject_admin) ---
+
+  // Subjects.RecordConsent: returns when it was recorded.
+  void RecordConsent(const Caller& caller, ConsentInput input,
+                     Callback<absl::Time> done);
+  // Subjects.Report. Reads on the background thread.
+  void Report(const Caller& caller, std::string subject_id,
+              Callback<SubjectReport> done);
+  // Subjects.Rectify: a new value behind the same token.
+  void Rectify(const Caller& caller, std::string token, std::string value,
+               std::string reason, Callback<bool> done);
+  // Subjects.Block (block = true) and Subjects.Unblock.
+  void SetBlocked(const Caller& caller, std::string subject_id,
+                  std::string reason, bool block, Callback<bool> done);
+  // Subjects.SetHold: returns the hold id.
+  void SetHold(const Caller& caller, std::string subject_id,
+               std::string reason, Callback<std::string> done);
+  // Subjects.ReleaseHold; `hold_id` may be empty if there is one hold.
+  void ReleaseHold(const Caller& caller, std::string subject_id,
+                   std::string reason, std::string hold_id,
+                   Callback<bool> done);
+  // Subjects.Erase: ledger first, then one atomic write deleting the
+  // subject's key and records, then purging them from the store's files and
+  // every backup. On the background thread.
+  void Erase(const Caller& caller, std::string subject_id, std::string reason,
+             Callback<EraseResult> done);
+  // Subjects.ApplyRetention: runs the retention rules now.
+  void ApplyRetention(const Caller& caller, Callback<RetentionResult> done);
+  // The retention rules, applied on the calling thread (the background job
+  // and tests). Subjects under a hold are skipped.
+  absl::StatusOr<RetentionResult> RunRetention();
+
+  // Admin.Backup: a backup under `dir` (a configured target).
+  void Backup(const Caller& caller, std::string dir, Callback<BackupInfo> done);
+
   // Swaps in a new policy; calls already running keep the one they started
   // with.
   void SetPolicy(std::shared_ptr<const policy::Policy> policy);
@@ -182,6 +290,13 @@ class Vault {
 
  private:
   struct TokenizeItem;
+  // Runs `mutate` on the subject's record (a new one if absent) while holding
+  // the subject, and writes it with `event` if it returns OK.
+  template <typename T>
+  void UpdateSubject(std::string subject_hash, audit::Event event,
+                     absl::AnyInvocable<absl::StatusOr<T>(
+                         internal::v1::SubjectRecord&, audit::Event&)> mutate,
+                     Callback<T> done);
   struct TokenizeBatchState;
   struct RevealItem;
 
@@ -201,6 +316,7 @@ class Vault {
   void Unreserve(const std::vector<std::string>& tokens);
   void RevealOne(const policy::Policy& policy, const policy::Principal& who,
                  RevealItem& item) const;
+  absl::StatusOr<SubjectReport> BuildReport(const std::string& subject_hash) const;
 
   // Records `event` (decision and code from `status`), then calls `done`
   // with `status` once durable.
@@ -222,9 +338,7 @@ class Vault {
   const Options options_;
   const std::unique_ptr<KeyManager> keys_;
   KeyedSequencer subjects_;
-  // Declared after what they use, so they stop first.
-  std::unique_ptr<KeyMaintenance> maintenance_;
-  std::unique_ptr<BackgroundQueue> background_;
+  Backups backups_;
 
   mutable absl::Mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_ ABSL_GUARDED_BY(policy_mu_);
@@ -234,6 +348,12 @@ class Vault {
   // never both take the same new token.
   absl::Mutex reserved_mu_;
   absl::flat_hash_set<std::string> reserved_ ABSL_GUARDED_BY(reserved_mu_);
+
+  // Threads last: they use everything above, so they are destroyed (and
+  // stopped) first.
+  std::unique_ptr<KeyMaintenance> maintenance_;
+  std::unique_ptr<BackgroundQueue> background_;
+  std::unique_ptr<PeriodicTask> retention_;
 };
 
 // The status a call ends with when its write (event and data) failed:

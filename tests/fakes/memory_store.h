@@ -74,6 +74,13 @@ class MemoryStore final : public storage::Store {
   }
 
   absl::Status CompactAll() override { return absl::OkStatus(); }
+  absl::Status Purge(
+      const std::vector<std::pair<storage::Table, std::string>>&) override {
+    return absl::OkStatus();
+  }
+  absl::Status Checkpoint(const std::string&) override {
+    return absl::UnimplementedError("MemoryStore has no checkpoints");
+  }
 
   // Every later Write returns `status` (OK to heal).
   void FailWrites(absl::Status status) {

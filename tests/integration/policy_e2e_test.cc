@@ -96,6 +96,20 @@ class PolicyE2eTest : public ::testing::Test {
     server_ = server->release();
     auto checkout = server_->ClientFor("checkout");
     ASSERT_TRUE(checkout.ok());
+    // The person consented to marketing and to order fulfilment abroad, so
+    // the grants alone decide here (subjects_e2e_test covers the conditions).
+    auto dpo = server_->ClientFor("dpo");
+    ASSERT_TRUE(dpo.ok());
+    for (auto [purpose, cross_border] :
+         {std::pair<const char*, bool>{"marketing", false},
+          {"order_fulfilment", true}}) {
+      v1::RecordConsentRequest consent;
+      consent.set_subject_id("e2e:policy-subject");
+      consent.set_purpose(purpose);
+      consent.set_granted(true);
+      consent.set_cross_border(cross_border);
+      ASSERT_TRUE((*dpo)->RecordConsent(consent).ok());
+    }
     tokens_ = new std::map<v1::FieldType, std::string>;
     for (v1::FieldType t : kTypes) {
       auto token = (*checkout)->Tokenize("e2e:policy-subject", t,

@@ -100,6 +100,13 @@ class GatedStore final : public storage::Store {
     return inner_->Scan(table, prefix, start_after, visit);
   }
   absl::Status CompactAll() override { return inner_->CompactAll(); }
+  absl::Status Purge(
+      const std::vector<std::pair<storage::Table, std::string>>& keys) override {
+    return inner_->Purge(keys);
+  }
+  absl::Status Checkpoint(const std::string& dir) override {
+    return inner_->Checkpoint(dir);
+  }
 
  private:
   storage::Store* const inner_;
@@ -646,6 +653,13 @@ TEST_F(AuditLogTest, OpenReportsStoreErrors) {
       return absl::UnavailableError("down");
     }
     absl::Status CompactAll() override { return absl::OkStatus(); }
+    absl::Status Purge(
+        const std::vector<std::pair<storage::Table, std::string>>&) override {
+      return absl::OkStatus();
+    }
+    absl::Status Checkpoint(const std::string&) override {
+      return absl::OkStatus();
+    }
   } failing;
   EXPECT_THAT(AuditLog::Open(&failing, &clock_, {}),
               StatusIs(absl::StatusCode::kUnavailable));

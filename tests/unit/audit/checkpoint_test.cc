@@ -112,6 +112,13 @@ class FailingAfterStore final : public storage::Store {
     return inner_->Scan(table, prefix, start_after, visit);
   }
   absl::Status CompactAll() override { return absl::OkStatus(); }
+  absl::Status Purge(
+      const std::vector<std::pair<storage::Table, std::string>>&) override {
+    return absl::OkStatus();
+  }
+  absl::Status Checkpoint(const std::string&) override {
+    return absl::OkStatus();
+  }
 
   bool ReachedWithin(absl::Duration timeout) const {
     return reached_.WaitForNotificationWithTimeout(timeout);

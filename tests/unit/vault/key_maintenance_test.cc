@@ -78,6 +78,13 @@ class HookedStore final : public storage::Store {
     return s;
   }
   absl::Status CompactAll() override { return inner_->CompactAll(); }
+  absl::Status Purge(
+      const std::vector<std::pair<storage::Table, std::string>>& keys) override {
+    return inner_->Purge(keys);
+  }
+  absl::Status Checkpoint(const std::string& dir) override {
+    return inner_->Checkpoint(dir);
+  }
 
  private:
   storage::Store* const inner_;

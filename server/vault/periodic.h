@@ -1,0 +1,46 @@
+#ifndef SANDYQ_SERVER_VAULT_PERIODIC_H_
+#define SANDYQ_SERVER_VAULT_PERIODIC_H_
+
+#include <thread>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace sandyq::vault {
+
+// Runs `task` on its own thread every `every` (first right away), until
+// destroyed. The destructor waits for a running task to finish.
+class PeriodicTask {
+ public:
+  PeriodicTask(absl::Duration every, absl::AnyInvocable<void()> task)
+      : every_(every), task_(std::move(task)), thread_([this] { Loop(); }) {}
+  ~PeriodicTask() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+  PeriodicTask(const PeriodicTask&) = delete;
+  PeriodicTask& operator=(const PeriodicTask&) = delete;
+
+ private:
+  void Loop() {
+    for (;;) {
+      task_();
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), every_)) return;
+    }
+  }
+
+  const absl::Duration every_;
+  absl::AnyInvocable<void()> task_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts after everything else is set
+};
+
+}  // namespace sandyq::vault
+
+#endif  // SANDYQ_SERVER_VAULT_PERIODIC_H_

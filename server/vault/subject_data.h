@@ -1,0 +1,32 @@
+#ifndef SANDYQ_SERVER_VAULT_SUBJECT_DATA_H_
+#define SANDYQ_SERVER_VAULT_SUBJECT_DATA_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/storage/store.h"
+
+namespace sandyq::vault {
+
+// Everything a store holds about one subject, as deletions: the subject
+// record (its data key: deleting it crypto-shreds every copy of its values),
+// every field record and its index entries, and its consents.
+struct SubjectErasurePlan {
+  storage::WriteBatch batch;  // the deletions, plus the DEK counter move
+  std::vector<std::pair<storage::Table, std::string>> keys;  // for Store::Purge
+  int tokens = 0;
+  bool found = false;  // the store held anything of the subject
+};
+
+// Reads `store` (the live store, a backup, or a restored copy) and plans
+// the deletion of everything of `subject_hash`. Works on stores whose index
+// may be older than their subject records (a restore).
+absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
+    const storage::Store& store, absl::string_view subject_hash);
+
+}  // namespace sandyq::vault
+
+#endif  // SANDYQ_SERVER_VAULT_SUBJECT_DATA_H_
