@@ -178,6 +178,13 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
     return absl::FailedPreconditionError(absl::StrCat(
         "vault format version ", vault.format_version(), " is not supported"));
   }
+  if (!vault.residency_country().empty() &&
+      vault.residency_country() != residency_country) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "residency_country: this vault was created to keep its data in ",
+        vault.residency_country(), "; the configuration says ",
+        residency_country));
+  }
   absl::StatusOr<crypto::SecretBytes> root =
       deps.master->Unwrap(vault.wrapped_index_root(), kIndexRootContext);
   if (!root.ok()) {

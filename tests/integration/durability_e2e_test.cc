@@ -251,6 +251,24 @@ TEST(DurabilityE2eTest, RefusesToStartWithAWrongMasterKey) {
   EXPECT_THAT(output, HasSubstr("does not open this vault"));
 }
 
+TEST(DurabilityE2eTest, RefusesToMoveTheVaultToAnotherResidencyCountry) {
+  const std::string dir = NewTempDir("residency");
+  {
+    auto server = ServerProcess::StartDev(dir);
+    ASSERT_TRUE(server.ok());
+    (*server)->Stop(SIGTERM);
+  }
+  std::string config = Slurp(dir + "/sandyqd.textproto");
+  const size_t at = config.find("residency_country: \"KZ\"");
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, 23, "residency_country: \"DE\"");
+  config = config.substr(0, config.find("backups {"));  // targets are in KZ
+  std::ofstream(dir + "/de.textproto") << config;
+  std::string output;
+  EXPECT_EQ(ServerProcess::RunToExit({"--config", dir + "/de.textproto"}, &output), 1);
+  EXPECT_THAT(output, HasSubstr("created to keep its data in KZ"));
+}
+
 TEST(DurabilityE2eTest, RefusesAGroupReadableMasterKey) {
   const std::string dir = NewTempDir("key-mode");
   {
