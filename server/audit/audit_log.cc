@@ -158,8 +158,16 @@ AuditLog::AuditLog(storage::Store* store, const platform::Clock* clock,
       // most one checkpoint interval, far below kMaxCheckpointGap.
       last_checkpoint_seq_(head_seq),
       durable_seq_(head_seq) {
-  writer_ = std::thread([this] { WriterLoop(); });
-  completer_ = std::thread([this] { CompletionLoop(); });
+  writer_ = std::thread([this] {
+    platform::NameThread("audit-writer");
+    WriterLoop();
+  });
+  for (int i = 0; i < std::max(1, options_.completion_threads); ++i) {
+    completers_.emplace_back([this, i] {
+      platform::NameThread(absl::StrCat("audit-done-", i));
+      CompletionLoop();
+    });
+  }
 }
 
 AuditLog::~AuditLog() {
@@ -168,7 +176,7 @@ AuditLog::~AuditLog() {
     stopping_ = true;
   }
   writer_.join();
-  completer_.join();
+  for (std::thread& t : completers_) t.join();
 }
 
 void AuditLog::Commit(storage::WriteBatch data, std::vector<Event> events,
@@ -356,7 +364,7 @@ void AuditLog::WriterLoop() {
     }
     absl::MutexLock done_lock(&done_mu_);
     if (!group.empty()) {
-      written_.push_back({std::move(group), std::move(status)});
+      for (Pending& p : group) written_.push_back({std::move(p.done), status});
     } else if (stopping) {
       // The queue was empty while stopping, and no commit is accepted any
       // more: everything is written, and the log sealed with a checkpoint.
@@ -368,7 +376,7 @@ void AuditLog::WriterLoop() {
 
 void AuditLog::CompletionLoop() {
   for (;;) {
-    Written written;
+    Completion completion;
     {
       absl::MutexLock lock(&done_mu_);
       done_mu_.Await(absl::Condition(
@@ -377,10 +385,10 @@ void AuditLog::CompletionLoop() {
           },
           this));
       if (written_.empty()) return;  // the writer has finished
-      written = std::move(written_.front());
+      completion = std::move(written_.front());
       written_.pop_front();
     }
-    for (Pending& p : written.group) std::move(p.done)(written.status);
+    std::move(completion.done)(std::move(completion.status));
   }
 }
 

@@ -45,6 +45,8 @@ class AuditLog {
     bool sync = true;
     // Most commits written in one batch; Open refuses 0.
     size_t max_group = 512;
+    // Threads that run commits' callbacks.
+    int completion_threads = 4;
     // Once a signer is set, a signed checkpoint follows at most this many
     // events (1..10000)...
     uint64_t checkpoint_every_events = 1000;
@@ -63,10 +65,10 @@ class AuditLog {
   using Done = absl::AnyInvocable<void(absl::Status) &&>;
 
   // Queues `events` and `data` to be written atomically together. `done` is
-  // called exactly once, on the completion thread, with OK once they are
-  // durable or with the write's error (then nothing of them was written).
-  // Callbacks run one after another, so `done` must not block; it may call
-  // Commit again.
+  // called exactly once, on one of the log's completion threads, with OK once
+  // they are durable or with the write's error (then nothing of them was
+  // written). `done` must not block; it may call Commit again. Callbacks of
+  // one group may run in any order.
   void Commit(storage::WriteBatch data, std::vector<Event> events, Done done);
 
   // Starts signing checkpoints with `signer` (the vault's key, available
@@ -117,8 +119,9 @@ class AuditLog {
   AuditLog(storage::Store* store, const platform::Clock* clock,
            Options options, uint64_t head_seq, std::string head_hash,
            absl::Time head_time);
-  struct Written {
-    std::vector<Pending> group;
+  // One commit's callback and the outcome of its write.
+  struct Completion {
+    Done done;
     absl::Status status;
   };
   void WriterLoop();
@@ -154,12 +157,14 @@ class AuditLog {
 
   // Groups written (or failed), waiting for their callbacks.
   absl::Mutex done_mu_;
-  std::deque<Written> written_ ABSL_GUARDED_BY(done_mu_);
+  std::deque<Completion> written_ ABSL_GUARDED_BY(done_mu_);
   bool writer_finished_ ABSL_GUARDED_BY(done_mu_) = false;
 
   std::atomic<uint64_t> durable_seq_;
   std::thread writer_;
-  std::thread completer_;
+  // Several threads run callbacks, so that replies (TLS encryption and
+  // socket writes happen in them) go out in parallel.
+  std::vector<std::thread> completers_;
 };
 
 // Serializes / parses one stored event (the value under audit[seq]).

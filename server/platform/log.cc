@@ -1,5 +1,7 @@
 #include "server/platform/log.h"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <string>
 
@@ -19,6 +21,11 @@ void Emit(absl::string_view level, absl::string_view message) {
 }
 
 }  // namespace
+
+void NameThread(absl::string_view name) {
+  std::string n(name.substr(0, 15));
+  pthread_setname_np(pthread_self(), n.c_str());
+}
 
 void LogInfo(absl::string_view message) { Emit("INFO", message); }
 void LogWarning(absl::string_view message) { Emit("WARN", message); }

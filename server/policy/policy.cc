@@ -543,12 +543,17 @@ Decision Policy::SubjectConditions(const Principal& who,
   return Allow(granted ? absl::StrCat("consent/", p->name) : "");
 }
 
-Decision Policy::TokenizeForSubject(absl::string_view collection_purpose,
+Decision Policy::TokenizeForSubject(const Principal& who,
+                                    absl::string_view collection_purpose,
                                     bool blocked) const {
   if (!blocked) return Allow("");
   const Purpose* p =
       collection_purpose.empty() ? nullptr : FindPurpose(collection_purpose);
-  if (p != nullptr && p->allowed_while_blocked) {
+  // Only a caller that itself works for a purpose allowed while blocked
+  // (e.g. legal) may add data for it.
+  if (p != nullptr && p->allowed_while_blocked &&
+      DecideReveal(who, p->name, std::nullopt, /*has_justification=*/true)
+          .allowed) {
     return Allow(absl::StrCat("blocked/allowed-for/", p->name));
   }
   return Refuse("subject-blocked", absl::StatusCode::kFailedPrecondition,

@@ -147,9 +147,11 @@ class Policy {
   Decision SubjectConditions(const Principal& who, absl::string_view purpose,
                              const SubjectContext& subject) const;
 
-  // May new data be stored for a subject that is `blocked`, collected for
-  // `collection_purpose` (may be empty)?
-  Decision TokenizeForSubject(absl::string_view collection_purpose,
+  // May `who` store new data for a subject that is `blocked`, collected for
+  // `collection_purpose` (may be empty)? Only for a purpose allowed while
+  // blocked that `who` itself has a grant for.
+  Decision TokenizeForSubject(const Principal& who,
+                              absl::string_view collection_purpose,
                               bool blocked) const;
 
   // The retention rule for a value of `type` collected for

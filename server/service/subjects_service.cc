@@ -94,6 +94,12 @@ grpc::ServerUnaryReactor* SubjectsService::Report(
             out->set_token(e.event.token);
             out->set_rpc(e.event.rpc);
             out->set_field_type(static_cast<v1::FieldType>(e.event.field_type));
+            out->set_justification(e.event.justification);
+          }
+          for (const auto& e : report->erasures) {
+            v1::ErasureReceipt* out = response->add_erasures();
+            out->set_receipt_id(e.receipt_id);
+            *out->mutable_erased_at() = ToProto(e.time);
           }
           response->set_blocked(report->blocked);
           response->set_block_reason(report->block_reason);

@@ -1,8 +1,14 @@
 #include "server/vault/background.h"
 
+#include "server/platform/log.h"
+
 namespace sandyq::vault {
 
-BackgroundQueue::BackgroundQueue() : thread_([this] { Loop(); }) {}
+BackgroundQueue::BackgroundQueue()
+    : thread_([this] {
+        platform::NameThread("vault-bg");
+        Loop();
+      }) {}
 
 BackgroundQueue::~BackgroundQueue() {
   {

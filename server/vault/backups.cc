@@ -1,6 +1,7 @@
 #include "server/vault/backups.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -73,8 +74,10 @@ absl::StatusOr<int> EraseAll(storage::Store& store,
   int erased = 0;
   std::vector<std::pair<Table, std::string>> purge;
   for (const Erasure& e : erasures) {
+    // What was collected again after the erasure stays (a restore
+    // re-applies every erasure ever made).
     absl::StatusOr<SubjectErasurePlan> plan =
-        PlanSubjectErasure(store, e.subject_hash);
+        PlanSubjectErasure(store, e.subject_hash, e.time);
     if (!plan.ok()) return plan.status();
     plan->batch.Put(Table::kMeta, keys::kLedgerApplied,
                     storage::EncodeU64(e.seq));
@@ -104,19 +107,33 @@ absl::StatusOr<int> EraseAll(storage::Store& store,
   return erased;
 }
 
-std::vector<std::string> ListBackups(const std::string& dir) {
-  std::vector<std::string> out;
+// Appends the backups under `dir` at any depth (Create accepts any directory
+// inside a target). Follows no symbolic link into a subdirectory.
+void ListBackupsUnder(const std::string& dir, std::vector<std::string>& out) {
   DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return out;
+  if (d == nullptr) return;
+  std::vector<std::string> subdirs;
   while (dirent* entry = ::readdir(d)) {
     absl::string_view name = entry->d_name;
-    if (!absl::StartsWith(name, kBackupPrefix)) continue;
+    if (name == "." || name == "..") continue;
     const std::string path = absl::StrCat(dir, "/", name);
-    if (platform::PathExists(absl::StrCat(path, "/", kManifest))) {
+    if (absl::StartsWith(name, kBackupPrefix) &&
+        platform::PathExists(absl::StrCat(path, "/", kManifest))) {
       out.push_back(path);
+      continue;
+    }
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      subdirs.push_back(path);
     }
   }
   ::closedir(d);
+  for (const std::string& subdir : subdirs) ListBackupsUnder(subdir, out);
+}
+
+std::vector<std::string> ListBackups(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!dir.empty()) ListBackupsUnder(dir, out);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -129,7 +146,10 @@ absl::StatusOr<BackupInfo> Backups::Create(storage::Store& live,
   const std::string wanted = Normalize(dir);
   const BackupTarget* target = nullptr;
   for (const BackupTarget& t : targets_) {
-    if (!wanted.empty() && Inside(wanted, Normalize(t.path))) target = &t;
+    // A target that does not normalize (relative) covers nothing, rather
+    // than every absolute directory.
+    const std::string root = Normalize(t.path);
+    if (!wanted.empty() && !root.empty() && Inside(wanted, root)) target = &t;
   }
   if (target == nullptr) {
     return absl::FailedPreconditionError(

@@ -117,6 +117,24 @@ void Vault::RevealOne(const policy::Policy& policy,
   // (say, a card number) by mistake must not get it written into the log.
   const bool is_token = fields::LooksLikeToken(in.token);
   if (is_token) event.token = in.token;
+  // Read the record first, so that every event about the person, refused
+  // ones too, names them (what the caller is told does not change).
+  pb::FieldRecord record;
+  std::optional<fields::FieldType> type;
+  absl::StatusOr<std::string> bytes = absl::NotFoundError("not a token");
+  if (is_token) bytes = deps_.store->Get(Table::kFields, in.token);
+  if (bytes.ok() && record.ParseFromString(*bytes)) {
+    type = fields::FieldTypeFromNumber(record.field_type());
+    event.subject_hash = record.subject_hash();
+    event.field_type = record.field_type();
+  }
+  auto refuse_policy = [&](const policy::Decision& d) {
+    refuse(d.code == absl::StatusCode::kInvalidArgument
+               ? audit::Decision::kInvalid
+               : audit::Decision::kDenied,
+           d.rule, d.ToStatus());
+  };
+
   if (absl::Status s = CheckText("purpose", in.purpose, kMaxPurposeBytes,
                                  /*required=*/true);
       !s.ok()) {
@@ -136,14 +154,11 @@ void Vault::RevealOne(const policy::Policy& policy,
   const bool has_justification =
       !absl::StripAsciiWhitespace(in.justification).empty();
 
-  // Refuse callers with no grant at all for this purpose before looking the
-  // token up, so they learn nothing about which tokens exist.
+  // Refuse callers with no grant at all for this purpose before saying
+  // whether the token exists, so they learn nothing about which tokens do.
   policy::Decision any = policy.RevealAnything(who, in.purpose, has_justification);
-  if (!any.allowed) {
-    return refuse(audit::Decision::kDenied, any.rule, any.ToStatus());
-  }
+  if (!any.allowed) return refuse_policy(any);
 
-  absl::StatusOr<std::string> bytes = deps_.store->Get(Table::kFields, in.token);
   if (absl::IsNotFound(bytes.status())) {
     return refuse(audit::Decision::kNotFound, "token-not-found",
                   absl::NotFoundError("token: not found"));
@@ -152,24 +167,14 @@ void Vault::RevealOne(const policy::Policy& policy,
     return refuse(audit::Decision::kFailed, "storage",
                   NotRecorded(bytes.status()));
   }
-  pb::FieldRecord record;
-  std::optional<fields::FieldType> type;
-  if (record.ParseFromString(*bytes)) {
-    type = fields::FieldTypeFromNumber(record.field_type());
-  }
   if (!type) {
     return refuse(audit::Decision::kFailed, "storage",
                   absl::DataLossError("storage: the stored record is damaged"));
   }
-  event.subject_hash = record.subject_hash();
-  event.field_type = static_cast<int>(*type);
 
   policy::Decision decision =
       policy.Reveal(who, in.purpose, *type, has_justification);
-  if (!decision.allowed) {
-    return refuse(audit::Decision::kDenied, decision.rule,
-                  decision.ToStatus());
-  }
+  if (!decision.allowed) return refuse_policy(decision);
 
   absl::StatusOr<std::string> subject_bytes =
       deps_.store->Get(Table::kSubjects, record.subject_hash());
@@ -215,19 +220,14 @@ void Vault::RevealOne(const policy::Policy& policy,
                   absl::NotFoundError("token: the value was destroyed after "
                                       "its retention period"));
   }
-  absl::StatusOr<crypto::SecretBytes> dek =
-      keys_->keyring()->UnwrapDek(
-          {subject.kek_version(), subject.wrapped_dek()},
-          record.subject_hash());
+  absl::StatusOr<std::shared_ptr<const crypto::Aead>> aead =
+      SubjectAead(*keys_->keyring(), record.subject_hash(),
+                  subject.kek_version(), subject.wrapped_dek());
   absl::StatusOr<std::string> plaintext = absl::InternalError("no key");
-  if (dek.ok()) {
-    absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
-        crypto::Aead::New(*dek, *deps_.random);
-    if (aead.ok()) {
-      plaintext = (*aead)->Decrypt(
-          record.ciphertext(),
-          keys::FieldAssociatedData(in.token, *type, record.subject_hash()));
-    }
+  if (aead.ok()) {
+    plaintext = (*aead)->Decrypt(
+        record.ciphertext(),
+        keys::FieldAssociatedData(in.token, *type, record.subject_hash()));
   }
   if (!plaintext.ok()) {
     return refuse(audit::Decision::kFailed, "crypto",
@@ -297,19 +297,52 @@ void Vault::Lookup(const Caller& caller, LookupInput input,
 
   const std::string prefix =
       keys::BlindIndexPrefix(keys_->BlindIndex(*type, normalized->search_key));
-  std::vector<std::string> tokens;
+  std::vector<std::string> found;
   absl::Status scanned = deps_.store->Scan(
       Table::kIndex, prefix, "", [&](absl::string_view key, absl::string_view) {
-        tokens.emplace_back(key.substr(prefix.size()));
-        return tokens.size() < options_.max_lookup_results;
+        found.emplace_back(key.substr(prefix.size()));
+        return found.size() < options_.max_lookup_results;
       });
   if (!scanned.ok()) {
     event.rule = "storage";
     return Refuse(std::move(event), audit::Decision::kFailed,
                   NotRecorded(scanned), std::move(done));
   }
-  event.decision = audit::Decision::kAllowed;
-  deps_.log->Commit({}, {std::move(event)},
+  // One event per person found, so each person's report shows the lookup;
+  // blocked people are left out unless the purpose is allowed while blocked.
+  const policy::Purpose* purpose = policy->FindPurpose(input.purpose);
+  const bool serve_blocked = purpose != nullptr && purpose->allowed_while_blocked;
+  std::vector<std::string> tokens;
+  std::vector<audit::Event> events;
+  for (std::string& token : found) {
+    pb::FieldRecord record;
+    absl::StatusOr<std::string> bytes = deps_.store->Get(Table::kFields, token);
+    if (!bytes.ok() || !record.ParseFromString(*bytes)) continue;
+    audit::Event per_token = event;
+    per_token.subject_hash = record.subject_hash();
+    per_token.token = token;
+    per_token.decision = audit::Decision::kAllowed;
+    if (!serve_blocked) {
+      pb::SubjectRecord subject;
+      absl::StatusOr<std::string> subject_bytes =
+          deps_.store->Get(Table::kSubjects, record.subject_hash());
+      if (subject_bytes.ok() && subject.ParseFromString(*subject_bytes) &&
+          subject.blocked()) {
+        per_token.decision = audit::Decision::kDenied;
+        per_token.rule = absl::StrCat(event.rule, "; subject-blocked (left out)");
+        per_token.code = static_cast<int>(absl::StatusCode::kFailedPrecondition);
+        events.push_back(std::move(per_token));
+        continue;
+      }
+    }
+    events.push_back(std::move(per_token));
+    tokens.push_back(std::move(token));
+  }
+  if (events.empty()) {
+    event.decision = audit::Decision::kAllowed;
+    events.push_back(std::move(event));
+  }
+  deps_.log->Commit({}, std::move(events),
                     [tokens = std::move(tokens),
                      done = std::move(done)](absl::Status written) mutable {
                       if (!written.ok()) {

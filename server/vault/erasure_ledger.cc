@@ -67,9 +67,24 @@ absl::StatusOr<std::unique_ptr<ErasureLedger>> ErasureLedger::Open(
         absl::StrCat("erasure ledger ", path, ": not a sandyq erasure ledger"));
   }
   absl::MutexLock lock(&ledger->mu_);
+  size_t good_bytes = kHeader.size() + 1;  // through the last whole line
   for (size_t i = 1; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const bool last = i + 1 == lines.size();  // no newline after it: torn
+    if (lines[i].empty()) {
+      if (i + 1 < lines.size()) ++good_bytes;
+      continue;
+    }
+    if (i + 1 == lines.size()) {
+      // No newline after it: a torn append, never acknowledged. Cut it off,
+      // or the next Append would continue its line and make the ledger
+      // unreadable at the next start.
+      if (absl::Status s = platform::WriteFileAtomic(
+              path, text->substr(0, good_bytes), 0600);
+          !s.ok()) {
+        return s;
+      }
+      break;
+    }
+    good_bytes += lines[i].size() + 1;
     std::vector<absl::string_view> cols = absl::StrSplit(lines[i], ' ');
     Erasure e;
     int64_t micros = 0;
@@ -81,11 +96,9 @@ absl::StatusOr<std::unique_ptr<ErasureLedger>> ErasureLedger::Open(
                     absl::SimpleAtoi(cols[2], &micros) &&
                     e.seq == ledger->entries_.size() + 1;
     if (!ok) {
-      if (last) break;  // a torn append
       return absl::DataLossError(absl::StrCat("erasure ledger ", path,
                                               ": line ", i + 1, " is damaged"));
     }
-    if (last) break;  // written without its newline: never acknowledged
     e.subject_hash = std::move(*hash);
     e.time = absl::FromUnixMicros(micros);
     e.receipt_id = std::string(cols[3]);
@@ -118,6 +131,16 @@ std::vector<Erasure> ErasureLedger::Since(uint64_t after) const {
   std::vector<Erasure> out;
   for (const Erasure& e : entries_) {
     if (e.seq > after) out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<Erasure> ErasureLedger::ForSubject(
+    absl::string_view subject_hash) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<Erasure> out;
+  for (const Erasure& e : entries_) {
+    if (e.subject_hash == subject_hash) out.push_back(e);
   }
   return out;
 }

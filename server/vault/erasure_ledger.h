@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace sandyq::vault {
@@ -43,6 +44,8 @@ class ErasureLedger {
   absl::StatusOr<Erasure> Append(std::string subject_hash, absl::Time time,
                                  std::string receipt_id);
 
+  // The erasures of one subject.
+  std::vector<Erasure> ForSubject(absl::string_view subject_hash) const;
   // Every erasure with seq > `after`, in order.
   std::vector<Erasure> Since(uint64_t after) const;
   uint64_t last_seq() const;

@@ -36,7 +36,12 @@ KeyMaintenance::~KeyMaintenance() {
   if (thread_.joinable()) thread_.join();
 }
 
-void KeyMaintenance::Start() { thread_ = std::thread([this] { Loop(); }); }
+void KeyMaintenance::Start() {
+  thread_ = std::thread([this] {
+    platform::NameThread("key-maintenance");
+    Loop();
+  });
+}
 
 void KeyMaintenance::Wake() {
   absl::MutexLock lock(&mu_);

@@ -1,11 +1,13 @@
 #ifndef SANDYQ_SERVER_VAULT_PERIODIC_H_
 #define SANDYQ_SERVER_VAULT_PERIODIC_H_
 
+#include <string>
 #include <thread>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/platform/log.h"
 
 namespace sandyq::vault {
 
@@ -13,8 +15,12 @@ namespace sandyq::vault {
 // destroyed. The destructor waits for a running task to finish.
 class PeriodicTask {
  public:
-  PeriodicTask(absl::Duration every, absl::AnyInvocable<void()> task)
-      : every_(every), task_(std::move(task)), thread_([this] { Loop(); }) {}
+  PeriodicTask(std::string name, absl::Duration every,
+               absl::AnyInvocable<void()> task)
+      : every_(every), task_(std::move(task)), thread_([this, name] {
+          platform::NameThread(name);
+          Loop();
+        }) {}
   ~PeriodicTask() {
     {
       absl::MutexLock lock(&mu_);

@@ -1,5 +1,7 @@
 #include "server/vault/subject_data.h"
 
+#include <cstdint>
+
 #include "sandyq/internal/v1/records.pb.h"
 #include "server/vault/records.h"
 
@@ -9,8 +11,12 @@ namespace pb = ::sandyq::internal::v1;
 using storage::Table;
 
 absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
-    const storage::Store& store, absl::string_view subject_hash) {
+    const storage::Store& store, absl::string_view subject_hash,
+    absl::Time erased_at) {
   SubjectErasurePlan plan;
+  const int64_t cutoff = erased_at == absl::InfiniteFuture()
+                             ? INT64_MAX
+                             : absl::ToUnixMicros(erased_at);
   auto remove = [&](Table table, std::string key) {
     plan.batch.Delete(table, key);
     plan.keys.emplace_back(table, std::move(key));
@@ -18,12 +24,16 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
 
   absl::StatusOr<std::string> subject = store.Get(Table::kSubjects, subject_hash);
   if (subject.ok()) {
-    plan.found = true;
     pb::SubjectRecord record;
-    if (record.ParseFromString(*subject) && !record.wrapped_dek().empty()) {
-      plan.batch.Add(Table::kKeys, keys::DekCountKey(record.kek_version()), -1);
+    const bool parsed = record.ParseFromString(*subject);
+    if (!parsed || record.created_micros() <= cutoff) {
+      plan.found = true;
+      if (parsed && !record.wrapped_dek().empty()) {
+        plan.batch.Add(Table::kKeys, keys::DekCountKey(record.kek_version()),
+                       -1);
+      }
+      remove(Table::kSubjects, std::string(subject_hash));
     }
-    remove(Table::kSubjects, std::string(subject_hash));
   } else if (!absl::IsNotFound(subject.status())) {
     return subject.status();
   }
@@ -38,13 +48,17 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
       });
   if (!scanned.ok()) return scanned;
   for (const std::string& token : tokens) {
+    absl::StatusOr<std::string> field = store.Get(Table::kFields, token);
+    if (!field.ok() && !absl::IsNotFound(field.status())) {
+      return field.status();
+    }
+    pb::FieldRecord record;
+    const bool parsed = field.ok() && record.ParseFromString(*field);
+    if (parsed && record.created_micros() > cutoff) continue;
     plan.found = true;
     remove(Table::kIndex, keys::SubjectTokenKey(subject_hash, token));
-    absl::StatusOr<std::string> field = store.Get(Table::kFields, token);
-    if (absl::IsNotFound(field.status())) continue;
-    if (!field.ok()) return field.status();
-    pb::FieldRecord record;
-    if (record.ParseFromString(*field)) {
+    if (!field.ok()) continue;
+    if (parsed) {
       if (!record.blind_index().empty()) {
         remove(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
       }
@@ -62,7 +76,13 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
     std::vector<std::string> found;
     absl::Status s = store.Scan(
         Table::kConsents, consent_prefix, "",
-        [&](absl::string_view key, absl::string_view) {
+        [&](absl::string_view key, absl::string_view value) {
+          pb::ConsentRecord consent;
+          if (consent.ParseFromArray(value.data(),
+                                     static_cast<int>(value.size())) &&
+              consent.recorded_micros() > cutoff) {
+            return true;  // recorded after the erasure
+          }
           found.emplace_back(key);
           return true;
         });

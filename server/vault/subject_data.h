@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server/storage/store.h"
 
 namespace sandyq::vault {
@@ -23,9 +24,12 @@ struct SubjectErasurePlan {
 
 // Reads `store` (the live store, a backup, or a restored copy) and plans
 // the deletion of everything of `subject_hash`. Works on stores whose index
-// may be older than their subject records (a restore).
+// may be older than their subject records (a restore). When re-applying an
+// erasure made at `erased_at`, records created (consents recorded) after it
+// are kept: the person was collected again since.
 absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
-    const storage::Store& store, absl::string_view subject_hash);
+    const storage::Store& store, absl::string_view subject_hash,
+    absl::Time erased_at = absl::InfiniteFuture());
 
 }  // namespace sandyq::vault
 

@@ -90,15 +90,18 @@ void Vault::UpdateSubject(
 
 void Vault::RecordConsent(const Caller& caller, ConsentInput input,
                           Callback<absl::Time> done) {
-  std::optional<audit::Event> event = Authorize(
-      caller, "Subjects.RecordConsent", &policy::Policy::SubjectAdmin, done);
+  std::optional<audit::Event> event =
+      Authorize(caller, "Subjects.RecordConsent", &policy::Policy::SubjectAdmin,
+                done, HashIfValid(input.subject_id));
   if (!event) return;
+  // The operator must be able to prove the consent (Law 94-V): which policy
+  // text the person agreed to, and how.
   for (auto [field, text, max, required] :
        {std::tuple<absl::string_view, absl::string_view, size_t, bool>{
             "subject_id", input.subject_id, kMaxSubjectIdBytes, true},
         {"purpose", input.purpose, kMaxPurposeBytes, true},
-        {"policy_version", input.policy_version, kMaxChannelBytes, false},
-        {"channel", input.channel, kMaxChannelBytes, false}}) {
+        {"policy_version", input.policy_version, kMaxChannelBytes, true},
+        {"channel", input.channel, kMaxChannelBytes, true}}) {
     if (absl::Status s = CheckText(field, text, max, required); !s.ok()) {
       event->rule = absl::StrCat("input:", field);
       return Refuse(std::move(*event), audit::Decision::kInvalid, s,
@@ -106,10 +109,19 @@ void Vault::RecordConsent(const Caller& caller, ConsentInput input,
     }
   }
   event->purpose = input.purpose;
-  if (policy()->FindPurpose(input.purpose) == nullptr) {
+  const policy::Purpose* purpose = policy()->FindPurpose(input.purpose);
+  if (purpose == nullptr) {
     event->rule = "unknown-purpose";
     return Refuse(std::move(*event), audit::Decision::kInvalid,
                   absl::InvalidArgumentError("purpose: not registered in the policy"),
+                  std::move(done));
+  }
+  if (input.granted && input.cross_border && !purpose->cross_border) {
+    event->rule = "cross-border-not-allowed";
+    return Refuse(std::move(*event), audit::Decision::kInvalid,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "cross_border: purpose ", input.purpose,
+                      " does not allow transfer abroad")),
                   std::move(done));
   }
   const std::string subject_hash = keys_->SubjectHash(input.subject_id);
@@ -156,7 +168,7 @@ void Vault::SetBlocked(const Caller& caller, std::string subject_id,
                        std::string reason, bool block, Callback<bool> done) {
   std::optional<audit::Event> event =
       Authorize(caller, block ? "Subjects.Block" : "Subjects.Unblock",
-                &policy::Policy::SubjectAdmin, done);
+                &policy::Policy::SubjectAdmin, done, HashIfValid(subject_id));
   if (!event) return;
   if (absl::Status s = CheckText("subject_id", subject_id, kMaxSubjectIdBytes, true);
       !s.ok()) {
@@ -187,7 +199,8 @@ void Vault::SetBlocked(const Caller& caller, std::string subject_id,
 void Vault::SetHold(const Caller& caller, std::string subject_id,
                     std::string reason, Callback<std::string> done) {
   std::optional<audit::Event> event =
-      Authorize(caller, "Subjects.SetHold", &policy::Policy::SubjectAdmin, done);
+      Authorize(caller, "Subjects.SetHold", &policy::Policy::SubjectAdmin, done,
+                HashIfValid(subject_id));
   if (!event) return;
   for (auto [field, text, max] :
        {std::tuple<absl::string_view, absl::string_view, size_t>{
@@ -221,8 +234,9 @@ void Vault::SetHold(const Caller& caller, std::string subject_id,
 void Vault::ReleaseHold(const Caller& caller, std::string subject_id,
                         std::string reason, std::string hold_id,
                         Callback<bool> done) {
-  std::optional<audit::Event> event = Authorize(
-      caller, "Subjects.ReleaseHold", &policy::Policy::SubjectAdmin, done);
+  std::optional<audit::Event> event =
+      Authorize(caller, "Subjects.ReleaseHold", &policy::Policy::SubjectAdmin,
+                done, HashIfValid(subject_id));
   if (!event) return;
   for (auto [field, text, max, required] :
        {std::tuple<absl::string_view, absl::string_view, size_t, bool>{
@@ -276,11 +290,6 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
                   absl::InvalidArgumentError("token: not a sandyq token"),
                   std::move(done));
   }
-  if (absl::Status s = CheckText("reason", reason, kMaxReasonBytes, true); !s.ok()) {
-    event->rule = "input:reason";
-    return Refuse(std::move(*event), audit::Decision::kInvalid, s, std::move(done));
-  }
-  event->justification = reason;
   absl::StatusOr<std::string> bytes = deps_.store->Get(Table::kFields, token);
   pb::FieldRecord record;
   if (absl::IsNotFound(bytes.status())) {
@@ -298,6 +307,11 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
       fields::FieldTypeFromNumber(record.field_type());
   event->subject_hash = record.subject_hash();
   event->field_type = record.field_type();
+  if (absl::Status s = CheckText("reason", reason, kMaxReasonBytes, true); !s.ok()) {
+    event->rule = "input:reason";
+    return Refuse(std::move(*event), audit::Decision::kInvalid, s, std::move(done));
+  }
+  event->justification = reason;
   absl::StatusOr<fields::Normalized> normalized = fields::Normalize(
       type.value_or(fields::FieldType::kUnspecified), value,
       {.today = absl::ToCivilDay(deps_.clock->Now(),
@@ -359,16 +373,12 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
       }
     }
     std::shared_ptr<const crypto::Keyring> keyring = keys_->keyring();
-    absl::StatusOr<crypto::SecretBytes> dek = keyring->UnwrapDek(
-        {subject.kek_version(), subject.wrapped_dek()}, subject_hash);
+    absl::StatusOr<std::shared_ptr<const crypto::Aead>> aead = SubjectAead(
+        *keyring, subject_hash, subject.kek_version(), subject.wrapped_dek());
     absl::StatusOr<std::string> ciphertext = absl::InternalError("no key");
-    if (dek.ok()) {
-      absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
-          crypto::Aead::New(*dek, *deps_.random);
-      if (aead.ok()) {
-        ciphertext = (*aead)->Encrypt(
-            normalized.value, keys::FieldAssociatedData(token, type, subject_hash));
-      }
+    if (aead.ok()) {
+      ciphertext = (*aead)->Encrypt(
+          normalized.value, keys::FieldAssociatedData(token, type, subject_hash));
     }
     if (!ciphertext.ok()) {
       return refuse(audit::Decision::kFailed, "crypto",
@@ -405,7 +415,8 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
 void Vault::Report(const Caller& caller, std::string subject_id,
                    Callback<SubjectReport> done) {
   std::optional<audit::Event> event =
-      Authorize(caller, "Subjects.Report", &policy::Policy::SubjectAdmin, done);
+      Authorize(caller, "Subjects.Report", &policy::Policy::SubjectAdmin, done,
+                HashIfValid(subject_id));
   if (!event) return;
   if (absl::Status s = CheckText("subject_id", subject_id, kMaxSubjectIdBytes, true);
       !s.ok()) {
@@ -495,6 +506,7 @@ absl::StatusOr<SubjectReport> Vault::BuildReport(
       });
   if (!s.ok()) return s;
 
+  if (deps_.ledger != nullptr) report.erasures = deps_.ledger->ForSubject(subject_hash);
   audit::AuditLog::Filter filter;
   filter.subject_hash = subject_hash;
   s = deps_.log->Query(filter, [&](const audit::StoredEvent& e) {
@@ -508,7 +520,8 @@ absl::StatusOr<SubjectReport> Vault::BuildReport(
 void Vault::Erase(const Caller& caller, std::string subject_id,
                   std::string reason, Callback<EraseResult> done) {
   std::optional<audit::Event> event =
-      Authorize(caller, "Subjects.Erase", &policy::Policy::SubjectAdmin, done);
+      Authorize(caller, "Subjects.Erase", &policy::Policy::SubjectAdmin, done,
+                HashIfValid(subject_id));
   if (!event) return;
   for (auto [field, text, max] :
        {std::tuple<absl::string_view, absl::string_view, size_t>{
@@ -573,6 +586,7 @@ void Vault::Erase(const Caller& caller, std::string subject_id,
                     " tokens erased with the subject's key");
     absl::Status written =
         deps_.log->CommitAndWait(std::move(plan->batch), {std::move(event)});
+    deks_.Erase(hash);  // the key is gone: not even a cached copy stays
     held();
     if (!written.ok()) return std::move(done)(NotRecorded(written));
     // The deleted key and values must also leave the files, here and in

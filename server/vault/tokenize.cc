@@ -36,6 +36,7 @@ struct Vault::TokenizeItem {
 
 struct Vault::TokenizeBatchState {
   std::shared_ptr<const policy::Policy> policy;
+  const policy::Principal* who = nullptr;  // owned by `policy`
   std::vector<TokenizeItem> items;
   std::atomic<size_t> pending_groups{0};
   Callback<TokenizeResults> done;
@@ -115,6 +116,7 @@ void Vault::TokenizeMany(const Caller& caller,
 
   auto state = std::make_shared<TokenizeBatchState>();
   state->policy = policy;
+  state->who = who;
   state->done = std::move(done);
   state->items.resize(inputs.size());
   const fields::NormalizeOptions normalize_options{
@@ -243,7 +245,9 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   // the first token) and whether it is blocked. The keyring stays held until
   // the write is durable (see KeyManager::keyring).
   std::shared_ptr<const crypto::Keyring> keyring = keys_->keyring();
-  crypto::SecretBytes dek;
+  absl::StatusOr<std::shared_ptr<const crypto::Aead>> aead =
+      absl::InternalError("no key");
+  std::shared_ptr<const crypto::Aead> new_aead;  // cached once durable
   pb::SubjectRecord subject;
   // The subject's record if it changes (a new data key), written only if one
   // of its values is.
@@ -262,7 +266,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
     for (size_t i : indexes) {
       TokenizeItem& item = state->items[i];
       policy::Decision d =
-          state->policy->TokenizeForSubject(item.input.purpose, true);
+          state->policy->TokenizeForSubject(*state->who, item.input.purpose, true);
       if (!d.allowed) {
         Fail(item.event, item.result, audit::Decision::kDenied, d.rule,
              d.ToStatus());
@@ -272,19 +276,21 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
     }
   }
   if (events.size() < indexes.size() && !subject.wrapped_dek().empty()) {
-    absl::StatusOr<crypto::SecretBytes> unwrapped = keyring->UnwrapDek(
-        {subject.kek_version(), subject.wrapped_dek()}, subject_hash);
-    if (unwrapped.ok()) {
-      dek = std::move(*unwrapped);
-    } else {
+    aead = SubjectAead(*keyring, subject_hash, subject.kek_version(),
+                       subject.wrapped_dek());
+    if (!aead.ok()) {
       fail_all(absl::InternalError("keys: the subject's data key cannot be "
                                    "opened"));
     }
   } else if (events.size() < indexes.size()) {
-    dek = keys_->NewDek();
+    crypto::SecretBytes dek = keys_->NewDek();
     absl::StatusOr<crypto::WrappedKey> wrapped =
         keyring->WrapDek(dek, subject_hash);
-    if (wrapped.ok()) {
+    absl::StatusOr<std::unique_ptr<crypto::Aead>> fresh =
+        crypto::Aead::New(dek, *deps_.random);
+    if (wrapped.ok() && fresh.ok()) {
+      new_aead = std::move(*fresh);
+      aead = new_aead;
       new_subject_kek = wrapped->kek_version;
       subject.set_kek_version(wrapped->kek_version);
       subject.set_wrapped_dek(wrapped->bytes);
@@ -296,8 +302,6 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   }
 
   if (events.size() < indexes.size()) {
-    absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
-        crypto::Aead::New(dek, *deps_.random);
     // Tokens created or found within this group, by dedup key, so a value
     // repeated in one batch gets one token.
     absl::flat_hash_map<std::string, std::string> in_group;
@@ -384,8 +388,13 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
       std::move(batch), std::move(events),
       [this, state = std::move(state), indexes = std::move(indexes),
        reserved = std::move(reserved), release = std::move(release),
-       keyring = std::move(keyring)](absl::Status written) mutable {
+       keyring = std::move(keyring), subject_hash,
+       new_wrapped = std::string(new_aead != nullptr ? subject.wrapped_dek() : ""),
+       new_aead = std::move(new_aead)](absl::Status written) mutable {
         keyring.reset();
+        if (written.ok() && new_aead != nullptr) {
+          deks_.Put(subject_hash, std::move(new_wrapped), std::move(new_aead));
+        }
         Unreserve(reserved);
         release();
         if (!written.ok()) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/platform/log.h"
+#include "server/vault/input.h"
 #include "server/vault/periodic.h"
 
 namespace sandyq::vault {
@@ -37,6 +38,7 @@ Vault::Vault(const Deps& deps, const Options& options,
     : deps_(deps),
       options_(options),
       keys_(std::move(keys)),
+      deks_(options.dek_cache_size),
       backups_(options.backup_targets, deps.ledger, options.residency_country),
       policy_(deps.policy),
       maintenance_(std::make_unique<KeyMaintenance>(
@@ -47,7 +49,7 @@ Vault::Vault(const Deps& deps, const Options& options,
       background_(std::make_unique<BackgroundQueue>()) {
   if (options.background_key_maintenance) {
     maintenance_->Start();
-    retention_ = std::make_unique<PeriodicTask>(options.retention_every, [this] {
+    retention_ = std::make_unique<PeriodicTask>("retention", options.retention_every, [this] {
       absl::StatusOr<RetentionResult> r = RunRetention();
       if (!r.ok()) {
         platform::LogError(absl::StrCat("retention: ", r.status().message()));
@@ -67,6 +69,30 @@ Vault::Vault(const Deps& deps, const Options& options,
 }
 
 Vault::~Vault() = default;
+
+std::string Vault::HashIfValid(absl::string_view subject_id) const {
+  return CheckText("subject_id", subject_id, kMaxSubjectIdBytes, true).ok()
+             ? keys_->SubjectHash(subject_id)
+             : "";
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::Aead>> Vault::SubjectAead(
+    const crypto::Keyring& keyring, const std::string& subject_hash,
+    uint32_t kek_version, absl::string_view wrapped_dek) const {
+  if (std::shared_ptr<const crypto::Aead> cached =
+          deks_.Get(subject_hash, wrapped_dek)) {
+    return cached;
+  }
+  absl::StatusOr<crypto::SecretBytes> dek = keyring.UnwrapDek(
+      {kek_version, std::string(wrapped_dek)}, subject_hash);
+  if (!dek.ok()) return dek.status();
+  absl::StatusOr<std::unique_ptr<crypto::Aead>> aead =
+      crypto::Aead::New(*dek, *deps_.random);
+  if (!aead.ok()) return aead.status();
+  std::shared_ptr<const crypto::Aead> shared = std::move(*aead);
+  deks_.Put(subject_hash, std::string(wrapped_dek), shared);
+  return shared;
+}
 
 absl::StatusOr<int64_t> Vault::RunKeyMaintenance() {
   return maintenance_->RunOnce();

@@ -23,6 +23,7 @@
 #include "server/storage/store.h"
 #include "server/vault/background.h"
 #include "server/vault/backups.h"
+#include "server/vault/dek_cache.h"
 #include "server/vault/erasure_ledger.h"
 #include "server/vault/key_maintenance.h"
 #include "server/vault/key_manager.h"
@@ -123,6 +124,7 @@ struct SubjectReport {
   std::string block_reason;
   std::vector<Hold> holds;
   std::string residency_country;
+  std::vector<Erasure> erasures;  // from the erasure ledger
 };
 
 struct EraseResult {
@@ -177,6 +179,8 @@ class Vault {
     bool background_key_maintenance = true;
     absl::Duration retention_every = absl::Hours(1);
     std::vector<BackupTarget> backup_targets = {};
+    // Unwrapped subject keys kept in memory (0: none).
+    size_t dek_cache_size = 100000;
   };
 
   // Opens the vault in deps.store, creating its keys on first use.
@@ -317,6 +321,11 @@ class Vault {
   void RevealOne(const policy::Policy& policy, const policy::Principal& who,
                  RevealItem& item) const;
   absl::StatusOr<SubjectReport> BuildReport(const std::string& subject_hash) const;
+  // The subject's data key, ready to use: from the cache, or unwrapped with
+  // `keyring` and cached.
+  absl::StatusOr<std::shared_ptr<const crypto::Aead>> SubjectAead(
+      const crypto::Keyring& keyring, const std::string& subject_hash,
+      uint32_t kek_version, absl::string_view wrapped_dek) const;
 
   // Records `event` (decision and code from `status`), then calls `done`
   // with `status` once durable.
@@ -332,12 +341,16 @@ class Vault {
   std::optional<audit::Event> Authorize(
       const Caller& caller, absl::string_view rpc,
       policy::Decision (policy::Policy::*decide)(const policy::Principal&) const,
-      Callback<T>& done);
+      Callback<T>& done, std::string subject_hash = "");
+  // The keyed hash of `subject_id` if it is a valid subject id, else "" (so
+  // even refused calls about a person are attributed to them).
+  std::string HashIfValid(absl::string_view subject_id) const;
 
   const Deps deps_;
   const Options options_;
   const std::unique_ptr<KeyManager> keys_;
   KeyedSequencer subjects_;
+  mutable DekCache deks_;
   Backups backups_;
 
   mutable absl::Mutex policy_mu_;
@@ -373,10 +386,11 @@ template <typename T>
 std::optional<audit::Event> Vault::Authorize(
     const Caller& caller, absl::string_view rpc,
     policy::Decision (policy::Policy::*decide)(const policy::Principal&) const,
-    Callback<T>& done) {
+    Callback<T>& done, std::string subject_hash) {
   std::shared_ptr<const policy::Policy> policy = this->policy();
   const policy::Principal* who = policy->FindIdentity(caller.identity);
   audit::Event event = NewEvent(caller, who, rpc);
+  event.subject_hash = std::move(subject_hash);
   if (who == nullptr) {
     event.rule = "unknown-identity";
     Refuse(std::move(event), audit::Decision::kDenied,

@@ -1,161 +1,27 @@
 // An independent client for sandyqd, written against the public contract only
-// (proto/sandyq/v1, DESIGN.md, deploy/dev/policy.textproto) with Node's gRPC
+// (proto/sandyq/v1, deploy/dev/policy.textproto) with Node's gRPC
 // stack (@grpc/grpc-js + @grpc/proto-loader). It starts a real development
 // vault, talks to it over mTLS as each sample identity, and finally tampers
 // with the stored access log to see Audit.Verify notice.
 //
 //   SANDYQD=build/server/sandyqd node --test tests/interop/interop.test.mjs
 //
-// Environment:
-//   SANDYQD                     path of the sandyqd binary (required)
-//   SANDYQ_PROTO_DIR            import root of the protos (default: ../../proto)
-//   SANDYQ_INTEROP_NODE_MODULES directory whose node_modules holds the deps
-//                               (default: next to this file)
+// Environment: see harness.mjs, and
 //   SANDYQ_LDB                  RocksDB ldb tool (default: ldb on PATH)
-//   SANDYQ_INTEROP_KEEP         keep the vault directory after the run
 //
 // Every value below is synthetic.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  grpc, v1, OK, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, FAILED_PRECONDITION,
+  IDENTITIES, scratchDir, startServer, stopServer, connect, unary, serverStream, expectCode,
+} from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(
-  process.env.SANDYQ_INTEROP_NODE_MODULES
-    ? path.join(path.resolve(process.env.SANDYQ_INTEROP_NODE_MODULES), 'package.json')
-    : import.meta.url);
-const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
-
-const SANDYQD = process.env.SANDYQD;
-const PROTO_DIR = path.resolve(process.env.SANDYQ_PROTO_DIR ?? path.join(here, '..', '..', 'proto'));
 const LDB = process.env.SANDYQ_LDB || 'ldb';
-const CALL_DEADLINE_MS = 15000;
-
-const OK = 0, INVALID_ARGUMENT = 3, NOT_FOUND = 5, PERMISSION_DENIED = 7, FAILED_PRECONDITION = 9;
-
-// --- protos --------------------------------------------------------------------------
-
-const packageDefinition = protoLoader.loadSync(
-  ['sandyq/v1/tokenizer.proto', 'sandyq/v1/audit.proto', 'sandyq/v1/field_type.proto'],
-  { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-const v1 = grpc.loadPackageDefinition(packageDefinition).sandyq.v1;
-
-// --- the server process ----------------------------------------------------------
-
-const live = new Set();     // sandyqd children still running
-const scratch = new Set();  // directories to remove at exit
-process.on('exit', () => {
-  for (const p of live) p.kill('SIGKILL');
-  if (!process.env.SANDYQ_INTEROP_KEEP) {
-    for (const dir of scratch) fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    for (const p of live) p.kill('SIGKILL');
-    process.exit(128 + os.constants.signals[sig]);
-  });
-}
-
-// Starts sandyqd --dev on a free port and resolves once it prints its serving
-// line; rejects if it exits first.
-function startServer(dataDir) {
-  assert.ok(SANDYQD, 'set SANDYQD to the sandyqd binary');
-  const child = spawn(SANDYQD, ['--dev', '--data_dir', dataDir, '--listen', '127.0.0.1:0'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  const log = [];
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => log.push(d));
-  child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
-  });
-  child.log = () => log.join('');
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    const onData = (d) => {
-      out += d;
-      const m = /sandyqd: serving on (\S+):(\d+)\s*\n/.exec(out);
-      if (m) {
-        child.stdout.off('data', onData);
-        child.stdout.resume();  // keep draining
-        resolve({ child, port: Number(m[2]) });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.on('error', reject);
-    child.exited.then(({ code, signal }) => reject(new Error(
-      `sandyqd exited (code ${code}, signal ${signal}) before serving:\n${out}${child.log()}`)));
-  });
-}
-
-// SIGTERM, then wait for the exit event; SIGKILL if it does not come.
-async function stopServer(child, graceMs = 30000) {
-  if (!live.has(child)) return child.exited;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  try { return await child.exited; } finally { clearTimeout(timer); }
-}
-
-// --- clients -----------------------------------------------------------------------
-
-const IDENTITIES = ['checkout', 'support', 'marketing', 'analytics', 'partner-de',
-  'legal', 'dpo', 'keyadmin', 'auditor'];
-
-function connect(dataDir, port) {
-  const pki = path.join(dataDir, 'pki');
-  const ca = fs.readFileSync(path.join(pki, 'ca.crt'));
-  const clients = {};
-  for (const id of IDENTITIES) {
-    const creds = grpc.credentials.createSsl(ca,
-      fs.readFileSync(path.join(pki, `${id}.key`)), fs.readFileSync(path.join(pki, `${id}.crt`)));
-    const tokenizer = new v1.Tokenizer(`127.0.0.1:${port}`, creds);
-    // Audit shares the Tokenizer's channel.
-    const audit = new v1.Audit(`127.0.0.1:${port}`, creds,
-      { channelOverride: tokenizer.getChannel() });
-    clients[id] = { tokenizer, audit };
-  }
-  clients.close = () => { for (const id of IDENTITIES) clients[id].tokenizer.close(); };
-  return clients;
-}
-
-function unary(client, method, request) {
-  return new Promise((resolve, reject) => {
-    client[method](request, { deadline: Date.now() + CALL_DEADLINE_MS },
-      (err, response) => (err ? reject(err) : resolve(response)));
-  });
-}
-
-function serverStream(client, method, request) {
-  return new Promise((resolve, reject) => {
-    const items = [];
-    const call = client[method](request, { deadline: Date.now() + CALL_DEADLINE_MS });
-    call.on('data', (m) => items.push(m));
-    call.on('error', reject);
-    call.on('end', () => resolve(items));
-  });
-}
-
-// Awaits a call that must fail with `code`; returns the error.
-async function expectCode(promise, code, what) {
-  let response;
-  try {
-    response = await promise;
-  } catch (err) {
-    assert.equal(err.code, code, `${what}: want code ${code}, got ${err.code} (${err.details})`);
-    return err;
-  }
-  assert.fail(`${what}: want code ${code}, got OK ${JSON.stringify(response)}`);
-}
 
 // No 4-character run of `value` (case-insensitive) appears in `text`.
 function assertNoRun(text, value, what) {
@@ -253,9 +119,11 @@ const GRANTS = {
   legal: { legal_request: ALL_FULL },
   dpo: { subject_access_request: ALL_FULL },
 };
-// Grants that the policy makes but DESIGN.md §4 conditions on something the
-// public API cannot yet provide (a recorded consent; a cross-border purpose):
-// with no consent on record they must reveal nothing.
+// Grants that the policy conditions on the person (deploy/dev/policy.textproto,
+// tokenizer.proto Detokenize): marketing is consent-based; partner-de is in DE
+// and order_fulfilment may go abroad only with the person's cross-border
+// consent for it. With no consent on record (SUBJECT_MAIN never gets one)
+// they are refused with FAILED_PRECONDITION.
 const CONDITIONAL = {
   marketing: { marketing: ['FIELD_TYPE_PHONE', 'FIELD_TYPE_EMAIL'] },        // consent-based purpose
   'partner-de': { order_fulfilment: ['FIELD_TYPE_FULL_NAME', 'FIELD_TYPE_EMAIL'] },  // DE caller, KZ vault
@@ -267,9 +135,14 @@ const SUBJECT_MAIN = 'interop:subject-main';
 const SUBJECT_OTHER = 'interop:subject-other';
 const SUBJECT_BATCH = 'interop:subject-batch';
 const SUBJECT_ANALYTICS = 'interop:subject-analytics';
+// One subject per conditional grant, so each consent test starts with none.
+const consentSubject = (id, type) => `interop:consent-${id}-${type}`;
 
 // Every plaintext the run sends; none may appear in the access log.
 const PLAINTEXTS = new Set([SUBJECT_MAIN, SUBJECT_OTHER, SUBJECT_BATCH, SUBJECT_ANALYTICS]);
+for (const [id, byPurpose] of Object.entries(CONDITIONAL)) {
+  for (const types of Object.values(byPurpose)) for (const t of types) PLAINTEXTS.add(consentSubject(id, t));
+}
 for (const [, , input, norm] of VALID) { PLAINTEXTS.add(input.trim()); PLAINTEXTS.add(norm); }
 for (const [, , input] of INVALID) PLAINTEXTS.add(input);
 for (const [input, full] of Object.values(MATRIX)) { PLAINTEXTS.add(input); PLAINTEXTS.add(full); }
@@ -278,7 +151,7 @@ PLAINTEXTS.add('7012345678');
 PLAINTEXTS.add('Test.User');
 
 const tokenRe = /^[A-Za-z0-9_-]+$/;
-// Well-formed ("sq_" + 24 base64url characters, DESIGN.md §3 / token format)
+// Well-formed ("sq_" + 24 base64url characters, like every issued token)
 // but never issued.
 const UNKNOWN_TOKEN = 'sq_AAAAAAAAAAAAAAAAAAAAAAAA';
 function assertOpaqueToken(token, what) {
@@ -290,8 +163,7 @@ function assertOpaqueToken(token, what) {
 // --- the run -------------------------------------------------------------------------
 
 describe('sandyqd through @grpc/grpc-js', { concurrency: false }, () => {
-  const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'sandyq-interop-'));
-  scratch.add(dataRoot);
+  const dataRoot = scratchDir('sandyq-interop-');
   const dataDir = path.join(dataRoot, 'vault');
   let server;   // { child, port }
   let c;        // clients per identity
@@ -412,12 +284,18 @@ describe('sandyqd through @grpc/grpc-js', { concurrency: false }, () => {
       test(`Detokenize as ${id}, every purpose and type`, async () => {
         for (const purpose of PURPOSES) {
           for (const type of TYPES) {
-            if (CONDITIONAL[id]?.[purpose]?.includes(type)) continue;  // checked below
             const grant = GRANTS[id]?.[purpose]?.[type];
             const [, full, masked] = MATRIX[type];
             const req = { token: matrixTokens[type], purpose };
             if (purpose === 'legal_request') req.justification = 'court order INTEROP-1';
             const what = `${id}/${purpose}/${type}`;
+            if (CONDITIONAL[id]?.[purpose]?.includes(type)) {
+              // Granted, but SUBJECT_MAIN has no (cross-border) consent on record.
+              const err = await expectCode(unary(c[id].tokenizer, 'Detokenize', req),
+                FAILED_PRECONDITION, `${what} without consent`);
+              assertNoRun(err.details ?? '', full, what);
+              continue;
+            }
             if (!grant) {
               const err = await expectCode(unary(c[id].tokenizer, 'Detokenize', req), PERMISSION_DENIED, what);
               assertNoRun(err.details ?? '', full, what);
@@ -438,24 +316,59 @@ describe('sandyqd through @grpc/grpc-js', { concurrency: false }, () => {
       });
     }
 
-    const conditionalCases = Object.entries(CONDITIONAL).flatMap(([id, byPurpose]) =>
-      Object.entries(byPurpose).flatMap(([purpose, types]) => types.map((type) => [id, purpose, type])));
-    for (const [id, purpose, type] of conditionalCases) {
-      const why = id === 'marketing' ? 'consent-based purpose, no consent on record'
-        : 'caller abroad (DE), no cross-border purpose or consent';
-      // Reported as TODO, not as a failure, until the API can record consent
-      // and cross-border purposes (Subjects.RecordConsent is not in the proto yet).
-      test(`${id}/${purpose}/${type}: ${why} reveals nothing`,
-        { todo: 'DESIGN.md §4 condition not enforced yet' }, async () => {
-        let r;
-        try {
-          r = await unary(c[id].tokenizer, 'Detokenize', { token: matrixTokens[type], purpose });
-        } catch (err) {
-          assert.ok([PERMISSION_DENIED, FAILED_PRECONDITION].includes(err.code),
-            `want PERMISSION_DENIED or FAILED_PRECONDITION, got ${err.code} (${err.details})`);
-          return;
-        }
-        assert.fail(`DESIGN.md §4 conditions this grant, but the value came back (masked=${r.masked})`);
+    // A data protection officer records the person's consent (Subjects.RecordConsent)
+    // the way the product does; it takes effect for the very next call.
+    const recordConsent = (subject_id, purpose, granted, cross_border = false) =>
+      unary(c.dpo.subjects, 'RecordConsent',
+        { subject_id, purpose, granted, cross_border, policy_version: 'interop-1', channel: 'web-form' });
+
+    for (const type of CONDITIONAL.marketing.marketing) {
+      test(`marketing/marketing/${type}: refused without consent, served with it, refused after withdrawal`, async () => {
+        const [input, full] = MATRIX[type];
+        const subject = consentSubject('marketing', type);
+        const { token } = await unary(c.checkout.tokenizer, 'Tokenize',
+          { subject_id: subject, type, value: input, source: 'interop-test' });
+        const req = { token, purpose: 'marketing' };
+        const err = await expectCode(unary(c.marketing.tokenizer, 'Detokenize', req),
+          FAILED_PRECONDITION, 'marketing without consent');
+        assertErrorHidesValue(err, full, 'marketing without consent');
+
+        await recordConsent(subject, 'marketing', true);
+        const r = await unary(c.marketing.tokenizer, 'Detokenize', req);
+        assert.deepEqual([r.value, r.type, r.masked], [full, type, false], 'served with consent');
+        // The consent is this person's only.
+        await expectCode(unary(c.marketing.tokenizer, 'Detokenize', { token: matrixTokens[type], purpose: 'marketing' }),
+          FAILED_PRECONDITION, 'another subject without consent');
+
+        await recordConsent(subject, 'marketing', false);
+        await expectCode(unary(c.marketing.tokenizer, 'Detokenize', req),
+          FAILED_PRECONDITION, 'marketing right after withdrawal');
+      });
+    }
+
+    for (const type of CONDITIONAL['partner-de'].order_fulfilment) {
+      test(`partner-de/order_fulfilment/${type}: caller abroad refused without cross-border consent, served with it`, async () => {
+        const [input, full] = MATRIX[type];
+        const subject = consentSubject('partner-de', type);
+        const { token } = await unary(c.checkout.tokenizer, 'Tokenize',
+          { subject_id: subject, type, value: input, source: 'interop-test' });
+        const req = { token, purpose: 'order_fulfilment' };
+        const partner = c['partner-de'].tokenizer;
+        const err = await expectCode(unary(partner, 'Detokenize', req),
+          FAILED_PRECONDITION, 'partner-de without consent');
+        assertErrorHidesValue(err, full, 'partner-de without consent');
+
+        // A consent to the purpose that does not cover transfer abroad is not enough.
+        await recordConsent(subject, 'order_fulfilment', true, false);
+        await expectCode(unary(partner, 'Detokenize', req),
+          FAILED_PRECONDITION, 'partner-de with a domestic-only consent');
+
+        await recordConsent(subject, 'order_fulfilment', true, true);
+        const r = await unary(partner, 'Detokenize', req);
+        assert.deepEqual([r.value, r.type, r.masked], [full, type, false], 'served with cross-border consent');
+        // Still nothing for a purpose that does not go abroad.
+        await expectCode(unary(partner, 'Detokenize', { token, purpose: 'customer_support' }),
+          PERMISSION_DENIED, 'partner-de for customer_support');
       });
     }
 
