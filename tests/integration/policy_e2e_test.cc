@@ -90,16 +90,21 @@ const std::map<v1::FieldType, Sample>& Samples() {
 
 class PolicyE2eTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // No assertions here: a failure in SetUpTestSuite makes gtest skip the
+  // tests, which ctest counts as passed. SetUp fails each test instead.
+  static void SetUpTestSuite() { setup_error_ = new std::string(Prepare()); }
+  void SetUp() override { ASSERT_EQ(*setup_error_, ""); }
+
+  // Starts the server and stores one value of every type; "" if all went well.
+  static std::string Prepare() {
     auto server = ServerProcess::StartDev(NewTempDir("policy"));
-    ASSERT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return server.status().ToString();
     server_ = server->release();
     auto checkout = server_->ClientFor("checkout");
-    ASSERT_TRUE(checkout.ok());
+    auto dpo = server_->ClientFor("dpo");
+    if (!checkout.ok() || !dpo.ok()) return "no client";
     // The person consented to marketing and to order fulfilment abroad, so
     // the grants alone decide here (subjects_e2e_test covers the conditions).
-    auto dpo = server_->ClientFor("dpo");
-    ASSERT_TRUE(dpo.ok());
     for (auto [purpose, cross_border] :
          {std::pair<const char*, bool>{"marketing", false},
           {"order_fulfilment", true}}) {
@@ -108,19 +113,25 @@ class PolicyE2eTest : public ::testing::Test {
       consent.set_purpose(purpose);
       consent.set_granted(true);
       consent.set_cross_border(cross_border);
-      ASSERT_TRUE((*dpo)->RecordConsent(consent).ok());
+      consent.set_policy_version("2026-01");
+      consent.set_channel("web-form");
+      if (auto r = (*dpo)->RecordConsent(consent); !r.ok()) {
+        return r.status().ToString();
+      }
     }
     tokens_ = new std::map<v1::FieldType, std::string>;
     for (v1::FieldType t : kTypes) {
       auto token = (*checkout)->Tokenize("e2e:policy-subject", t,
                                          Samples().at(t).input, "policy-e2e");
-      ASSERT_TRUE(token.ok()) << token.status();
+      if (!token.ok()) return token.status().ToString();
       (*tokens_)[t] = *token;
     }
+    return "";
   }
   static void TearDownTestSuite() {
     delete server_;
     delete tokens_;
+    delete setup_error_;
   }
   std::unique_ptr<client::Client> As(const std::string& identity) {
     auto c = server_->ClientFor(identity);
@@ -129,7 +140,9 @@ class PolicyE2eTest : public ::testing::Test {
   }
   static ServerProcess* server_;
   static std::map<v1::FieldType, std::string>* tokens_;
+  static std::string* setup_error_;
 };
+std::string* PolicyE2eTest::setup_error_ = nullptr;
 ServerProcess* PolicyE2eTest::server_ = nullptr;
 std::map<v1::FieldType, std::string>* PolicyE2eTest::tokens_ = nullptr;
 

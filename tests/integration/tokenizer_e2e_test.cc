@@ -24,14 +24,18 @@ using ::testing::UnorderedElementsAre;
 
 class TokenizerE2eTest : public ::testing::Test {
  protected:
+  // No assertions here: a failure in SetUpTestSuite makes gtest skip the
+  // tests, which ctest counts as passed. SetUp fails each test instead.
   static void SetUpTestSuite() {
     auto server = ServerProcess::StartDev(NewTempDir("tokenizer"));
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
+    if (server.ok()) server_ = server->release();
+    setup_error_ = new std::string(server.ok() ? "" : server.status().ToString());
   }
+  void SetUp() override { ASSERT_EQ(*setup_error_, ""); }
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;
+    delete setup_error_;
   }
   std::unique_ptr<client::Client> As(const std::string& identity) {
     auto c = server_->ClientFor(identity);
@@ -39,8 +43,10 @@ class TokenizerE2eTest : public ::testing::Test {
     return std::move(*c);
   }
   static ServerProcess* server_;
+  static std::string* setup_error_;
 };
 ServerProcess* TokenizerE2eTest::server_ = nullptr;
+std::string* TokenizerE2eTest::setup_error_ = nullptr;
 
 struct RoundTrip {
   v1::FieldType type;

@@ -48,9 +48,8 @@ class Pkcs11MasterKeyTest : public ::testing::Test {
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<SoftHsmToken>> token =
         SoftHsmToken::Create(kToken, kPin);
-    if (absl::IsFailedPrecondition(token.status())) {
-      GTEST_SKIP() << token.status();
-    }
+    // SoftHSM2 missing is a failure, not a skip: deploy/dev/test installs it,
+    // and a skipped HSM test would pass CI without testing anything.
     ASSERT_TRUE(token.ok()) << token.status();
     token_ = *std::move(token);
     options_.module_path = token_->module_path();
