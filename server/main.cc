@@ -60,6 +60,13 @@ ABSL_FLAG(std::string, restore_backup, "",
           "backup directory into the vault, keeping keys, consents, subject "
           "state and the access log as they are, and re-applying every "
           "erasure of the ledger; then exit.");
+ABSL_FLAG(bool, unsafe_skip_sync, false,
+          "Acknowledge writes before the WAL is synced (storage.unsafe_skip_sync): "
+          "only to measure what durability costs. Loses acknowledged writes "
+          "on power loss.");
+ABSL_FLAG(bool, compact, false,
+          "With --config or --dev (server stopped): compact the store, print "
+          "its size on disk, and exit.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish.");
 
@@ -138,6 +145,17 @@ int MigrateMasterKey(const sandyq::v1::ServerConfig& cfg,
   return 0;
 }
 
+// --compact: the server must be stopped.
+int Compact(const sandyq::v1::ServerConfig& cfg) {
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::OpenRocksDbStore(
+      {.path = cfg.data_dir(), .create_if_missing = false});
+  if (!store.ok()) return Fail(store.status());
+  if (absl::Status s = (*store)->CompactAll(); !s.ok()) return Fail(s);
+  store->reset();
+  std::cout << "sandyqd: compacted " << cfg.data_dir() << std::endl;
+  return 0;
+}
+
 // --restore_backup: the server must be stopped (RocksDB's lock file makes
 // sure of it).
 int Restore(const sandyq::v1::ServerConfig& cfg, const std::string& backup) {
@@ -196,6 +214,10 @@ int Run() {
   if (const uint32_t n = absl::GetFlag(FLAGS_checkpoint_every_events); n != 0) {
     cfg->mutable_audit()->set_checkpoint_every_events(n);
   }
+  if (absl::GetFlag(FLAGS_unsafe_skip_sync)) {
+    cfg->mutable_storage()->set_unsafe_skip_sync(true);
+  }
+  if (absl::GetFlag(FLAGS_compact)) return Compact(*cfg);
   if (absl::GetFlag(FLAGS_create_master_key)) {
     absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> created =
         config::OpenMasterKey(cfg->master_key(), /*create=*/true);

@@ -105,6 +105,9 @@ ABSL_FLAG(int64_t, pool, 0,
           "repeats are reported)");
 ABSL_FLAG(std::string, save_tokens, "",
           "write the preloaded tokens (token<TAB>type<TAB>value) to FILE");
+ABSL_FLAG(int64_t, save_tokens_sample, 0,
+          "with --save_tokens: save a uniform random sample of this many "
+          "tokens instead of all (scale runs)");
 ABSL_FLAG(std::string, load_tokens, "",
           "read tokens written by --save_tokens instead of (or before) preloading");
 ABSL_FLAG(int, server_pid, 0, "report this process's CPU use in the window");
@@ -975,9 +978,19 @@ int Main(int argc, char** argv) {
     }
     if (const std::string path = absl::GetFlag(FLAGS_save_tokens); !path.empty()) {
       std::ofstream out(path);
-      for (const auto& k : known) out << k.token << '\t' << k.type << '\t' << k.value << '\n';
+      std::vector<const KnownToken*> saved;
+      for (const auto& k : known) saved.push_back(&k);
+      if (const int64_t sample = absl::GetFlag(FLAGS_save_tokens_sample);
+          sample > 0 && sample < static_cast<int64_t>(saved.size())) {
+        std::mt19937_64 pick(seed ^ 0x5eed);
+        std::shuffle(saved.begin(), saved.end(), pick);
+        saved.resize(sample);
+      }
+      for (const KnownToken* k : saved) {
+        out << k->token << '\t' << k->type << '\t' << k->value << '\n';
+      }
       if (!out) return Fail(absl::InternalError(absl::StrCat("cannot write ", path)));
-      std::cerr << "saved " << known.size() << " tokens to " << path << "\n";
+      std::cerr << "saved " << saved.size() << " tokens to " << path << "\n";
     }
   }
   if (reads && known.empty()) {
