@@ -21,9 +21,9 @@ using storage::Table;
 
 constexpr absl::string_view kTokenizeRpc = "Tokenizer.Tokenize";
 constexpr absl::string_view kTokenizeBatchRpc = "Tokenizer.TokenizeBatch";
-// Attempts to find an unused token before giving up. Opaque tokens collide
-// with probability 2^-144; card tokens can run out for a crowded
-// BIN + last-four pair with few middle digits.
+// Attempts to find an unused card token before giving up: they can run out
+// for a crowded BIN + last-four pair with few middle digits. (Opaque tokens
+// are never checked; see ReserveToken.)
 constexpr int kTokenAttempts = 32;
 
 struct Vault::TokenizeItem {
@@ -335,7 +335,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
           continue;
         }
         token = std::move(*fresh);
-        reserved.push_back(token);
+        if (item.type == fields::FieldType::kCardNumber) reserved.push_back(token);
         absl::StatusOr<std::string> ciphertext =
             aead.ok() ? (*aead)->Encrypt(
                             item.normalized.value,
@@ -408,6 +408,12 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
 
 absl::StatusOr<std::string> Vault::ReserveToken(fields::FieldType type,
                                                 absl::string_view normalized) {
+  if (type != fields::FieldType::kCardNumber) {
+    // 144 random bits: two equal opaque tokens would take about 2^72 of
+    // them, so no lookup (and no store read on the request path) is needed.
+    return fields::NewToken(type, normalized, *deps_.random);
+  }
+  // Card tokens have only the middle digits to vary: make sure.
   for (int attempt = 0; attempt < kTokenAttempts; ++attempt) {
     std::string candidate = fields::NewToken(type, normalized, *deps_.random);
     {
