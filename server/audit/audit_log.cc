@@ -162,6 +162,10 @@ AuditLog::AuditLog(storage::Store* store, const platform::Clock* clock,
     platform::NameThread("audit-writer");
     WriterLoop();
   });
+  syncer_ = std::thread([this] {
+    platform::NameThread("audit-sync");
+    SyncLoop();
+  });
   for (int i = 0; i < std::max(1, options_.completion_threads); ++i) {
     completers_.emplace_back([this, i] {
       platform::NameThread(absl::StrCat("audit-done-", i));
@@ -176,6 +180,7 @@ AuditLog::~AuditLog() {
     stopping_ = true;
   }
   writer_.join();
+  syncer_.join();
   for (std::thread& t : completers_) t.join();
 }
 
@@ -183,12 +188,14 @@ void AuditLog::Commit(storage::WriteBatch data, std::vector<Event> events,
                       Done done) {
   {
     absl::MutexLock lock(&mu_);
-    if (!stopping_) {
+    if (!stopping_ && !failed_.load()) {
       queue_.push_back({std::move(data), std::move(events), std::move(done)});
       return;
     }
   }
-  std::move(done)(absl::UnavailableError("audit log is shutting down"));
+  std::move(done)(absl::UnavailableError(
+      failed_.load() ? "audit log stopped after a failed sync"
+                     : "audit log is shutting down"));
 }
 
 absl::Status AuditLog::CommitAndWait(storage::WriteBatch data,
@@ -343,11 +350,11 @@ void AuditLog::WriterLoop() {
       batch.Put(Table::kMeta, kHeadKey, head.SerializeAsString());
     }
 
+    // Not synced here: the sync thread makes it durable (see the class
+    // comment), so the next group is written while this one syncs.
     absl::Status status = absl::OkStatus();
-    if (!batch.empty()) status = store_->Write(batch, {.sync = options_.sync});
-    if (status.ok()) {
-      durable_seq_.store(head_seq_);
-    } else {
+    if (!batch.empty()) status = store_->Write(batch, {.sync = false});
+    if (!status.ok()) {
       // Nothing was written: give the sequence numbers back.
       head_seq_ = start_seq;
       head_hash_ = start_hash;
@@ -362,14 +369,69 @@ void AuditLog::WriterLoop() {
       // failed): try again one interval from now, not at once in a loop.
       first_unsigned_time_ = absl::Now();
     }
-    absl::MutexLock done_lock(&done_mu_);
-    if (!group.empty()) {
+    if (!status.ok()) {
+      absl::MutexLock done_lock(&done_mu_);
       for (Pending& p : group) written_.push_back({std::move(p.done), status});
-    } else if (stopping) {
+    }
+    absl::MutexLock sync_lock(&sync_mu_);
+    if (status.ok() && (!group.empty() || head_seq_ != start_seq)) {
+      Unsynced written{.last_seq = head_seq_, .done = {}};
+      written.done.reserve(group.size());
+      for (Pending& p : group) written.done.push_back(std::move(p.done));
+      unsynced_.push_back(std::move(written));
+    }
+    if (group.empty() && stopping) {
       // The queue was empty while stopping, and no commit is accepted any
       // more: everything is written, and the log sealed with a checkpoint.
       writer_finished_ = true;
       return;
+    }
+  }
+}
+
+void AuditLog::SyncLoop() {
+  for (;;) {
+    std::deque<Unsynced> groups;
+    bool finished = false;
+    {
+      absl::MutexLock lock(&sync_mu_);
+      sync_mu_.Await(absl::Condition(
+          +[](AuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->sync_mu_) {
+            return self->writer_finished_ || !self->unsynced_.empty();
+          },
+          this));
+      groups.swap(unsynced_);
+      finished = writer_finished_;
+    }
+    if (!groups.empty()) {
+      // Every group taken was written before this sync starts, so one sync
+      // covers them all.
+      absl::Status status =
+          options_.sync ? store_->SyncWal() : absl::OkStatus();
+      if (status.ok()) {
+        durable_seq_.store(groups.back().last_seq);
+      } else {
+        failed_.store(true);
+        platform::LogError(
+            absl::StrCat("audit log sync failed: ", status.ToString()));
+        status = absl::UnavailableError(
+            absl::StrCat("write could not be made durable: ",
+                         status.message()));
+      }
+      absl::MutexLock done_lock(&done_mu_);
+      for (Unsynced& group : groups) {
+        for (Done& done : group.done) {
+          written_.push_back({std::move(done), status});
+        }
+      }
+    }
+    if (finished) {
+      absl::MutexLock lock(&sync_mu_);
+      if (unsynced_.empty()) {
+        absl::MutexLock done_lock(&done_mu_);
+        syncer_finished_ = true;
+        return;
+      }
     }
   }
 }
@@ -381,10 +443,10 @@ void AuditLog::CompletionLoop() {
       absl::MutexLock lock(&done_mu_);
       done_mu_.Await(absl::Condition(
           +[](AuditLog* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->done_mu_) {
-            return self->writer_finished_ || !self->written_.empty();
+            return self->syncer_finished_ || !self->written_.empty();
           },
           this));
-      if (written_.empty()) return;  // the writer has finished
+      if (written_.empty()) return;  // the syncer has finished
       completion = std::move(written_.front());
       written_.pop_front();
     }

@@ -31,11 +31,17 @@ namespace sandyq::audit {
 // the data it accompanies (a new token, a rectified value), so either both
 // survive a crash or neither does.
 //
-// Commits are grouped: one writer thread takes every commit queued while the
-// previous write was syncing, chains their events, and writes them all in one
-// synced RocksDB batch (group commit). No caller thread waits for an fsync;
-// each commit's `done` runs on the log's completion thread once its batch is
-// durable, while the writer is already writing the next group.
+// Commits are grouped and pipelined. The writer thread takes every commit
+// queued while it was busy, chains their events, and writes them all in one
+// RocksDB batch without syncing. The sync thread then syncs the write-ahead
+// log once for every group written since its last sync (group commit), while
+// the writer is already writing the next groups. Each commit's `done` runs on
+// a completion thread once a sync covers its batch. No caller thread waits
+// for an fsync. Because groups are written in chain order and a crash keeps a
+// prefix of the log, an acknowledged commit survives with every event before
+// it, and the chain never has a gap. A write is visible to readers before it
+// is durable; nothing that depends on it is acknowledged earlier, since every
+// acknowledged call's own events come later in the log.
 //
 // Thread-safe.
 class AuditLog {
@@ -125,6 +131,7 @@ class AuditLog {
     absl::Status status;
   };
   void WriterLoop();
+  void SyncLoop();
   void CompletionLoop();
   // Appends `event` as the next event of the chain to `batch`.
   void Append(Event event, std::string signature, absl::Time now,
@@ -155,13 +162,26 @@ class AuditLog {
   std::shared_ptr<const crypto::Ed25519Signer> signer_
       ABSL_GUARDED_BY(signer_mu_);
 
-  // Groups written (or failed), waiting for their callbacks.
+  // Groups written but not yet synced, in write order.
+  struct Unsynced {
+    uint64_t last_seq;  // the chain head after the group
+    std::vector<Done> done;
+  };
+  absl::Mutex sync_mu_;
+  std::deque<Unsynced> unsynced_ ABSL_GUARDED_BY(sync_mu_);
+  bool writer_finished_ ABSL_GUARDED_BY(sync_mu_) = false;
+  // Set once a sync fails: what was written since may be lost, so the log
+  // accepts no more commits (the store is as broken as its disk).
+  std::atomic<bool> failed_{false};
+
+  // Groups synced (or failed), waiting for their callbacks.
   absl::Mutex done_mu_;
   std::deque<Completion> written_ ABSL_GUARDED_BY(done_mu_);
-  bool writer_finished_ ABSL_GUARDED_BY(done_mu_) = false;
+  bool syncer_finished_ ABSL_GUARDED_BY(done_mu_) = false;
 
   std::atomic<uint64_t> durable_seq_;
   std::thread writer_;
+  std::thread syncer_;
   // Several threads run callbacks, so that replies (TLS encryption and
   // socket writes happen in them) go out in parallel.
   std::vector<std::thread> completers_;

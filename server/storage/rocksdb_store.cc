@@ -102,6 +102,8 @@ class RocksDbStore final : public Store {
     return FromRocks(db_->Write(wo, &wb), "write");
   }
 
+  absl::Status SyncWal() override { return FromRocks(db_->SyncWAL(), "sync"); }
+
   absl::Status Scan(Table table, absl::string_view prefix,
                     absl::string_view start_after,
                     const Visitor& visit) const override {
@@ -199,6 +201,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.merge_operator = std::make_shared<CounterAddOperator>();
+  // A bloom filter over the memtable's keys: most point reads on the request
+  // path look for keys that are not there (a new value's dedup key, a new
+  // subject), and the filter answers those without walking the skip list.
+  cf_options.memtable_whole_key_filtering = true;
+  cf_options.memtable_prefix_bloom_size_ratio = 0.02;
   cf_options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(table_options));
 

@@ -89,6 +89,11 @@ class Store {
   virtual absl::Status Write(const WriteBatch& batch,
                              const WriteOptions& options) = 0;
 
+  // Makes every Write that has returned so far durable (syncs the write-ahead
+  // log). Writes made with `sync = false` are visible at once and durable
+  // after the next SyncWal; a crash keeps a prefix of the writes, in order.
+  virtual absl::Status SyncWal() = 0;
+
   // Calls `visit` for each key that starts with `prefix` and sorts after
   // `start_after` (empty: from the first), in key order, until `visit`
   // returns false or the keys run out. Sees a consistent snapshot.

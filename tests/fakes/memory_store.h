@@ -28,7 +28,12 @@ class MemoryStore final : public storage::Store {
     absl::MutexLock lock(&mu_);
     ++writes_;
     if (!fail_with_.ok()) return fail_with_;
-    if (options.sync) ++synced_writes_;
+    if (options.sync) {
+      ++synced_writes_;
+      unsynced_writes_ = 0;
+    } else {
+      ++unsynced_writes_;
+    }
     for (const auto& op : batch.ops()) {
       auto& t = tables_[static_cast<int>(op.table)];
       switch (op.kind) {
@@ -73,6 +78,14 @@ class MemoryStore final : public storage::Store {
     return absl::OkStatus();
   }
 
+  absl::Status SyncWal() override {
+    absl::MutexLock lock(&mu_);
+    if (!fail_syncs_with_.ok()) return fail_syncs_with_;
+    ++wal_syncs_;
+    unsynced_writes_ = 0;
+    return absl::OkStatus();
+  }
+
   absl::Status CompactAll() override { return absl::OkStatus(); }
   absl::Status Purge(
       const std::vector<std::pair<storage::Table, std::string>>&) override {
@@ -86,6 +99,11 @@ class MemoryStore final : public storage::Store {
   void FailWrites(absl::Status status) {
     absl::MutexLock lock(&mu_);
     fail_with_ = std::move(status);
+  }
+  // Every later SyncWal returns `status` (OK to heal).
+  void FailSyncs(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_syncs_with_ = std::move(status);
   }
   // Overwrites a stored value directly, bypassing every layer (tampering).
   void Poke(storage::Table table, const std::string& key, std::string value) {
@@ -104,9 +122,21 @@ class MemoryStore final : public storage::Store {
     absl::MutexLock lock(&mu_);
     return writes_;
   }
+  // Writes made with `sync = true`.
   int synced_writes() const {
     absl::MutexLock lock(&mu_);
     return synced_writes_;
+  }
+  // SyncWal calls that succeeded.
+  int wal_syncs() const {
+    absl::MutexLock lock(&mu_);
+    return wal_syncs_;
+  }
+  // Writes made with `sync = false` since the last sync: what a crash now
+  // could lose.
+  int unsynced_writes() const {
+    absl::MutexLock lock(&mu_);
+    return unsynced_writes_;
   }
 
  private:
@@ -116,6 +146,9 @@ class MemoryStore final : public storage::Store {
   absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   int synced_writes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status fail_syncs_with_ ABSL_GUARDED_BY(mu_);
+  int wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  int unsynced_writes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sandyq::testing

@@ -64,9 +64,26 @@ class GatedStore final : public storage::Store {
   void WaitUntilHeld() { held_.WaitForNotification(); }
   void Release() { released_.Notify(); }
 
+  // The next SyncWal waits for ReleaseSync(), after notifying.
+  void HoldNextSync() {
+    absl::MutexLock lock(&mu_);
+    hold_next_sync_ = true;
+  }
+  void WaitUntilSyncHeld() { sync_held_.WaitForNotification(); }
+  void ReleaseSync() { sync_released_.Notify(); }
+
   int writes() const {
     absl::MutexLock lock(&mu_);
     return writes_;
+  }
+  // Waits until `n` writes have reached the store, at most `timeout`;
+  // true if they did.
+  bool WaitForWrites(int n, absl::Duration timeout) const {
+    absl::MutexLock lock(&mu_);
+    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return writes_ >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
   }
   // The tables each Write so far put to or deleted from.
   std::vector<std::set<Table>> written_tables() const {
@@ -99,6 +116,18 @@ class GatedStore final : public storage::Store {
                     const Visitor& visit) const override {
     return inner_->Scan(table, prefix, start_after, visit);
   }
+  absl::Status SyncWal() override {
+    bool hold = false;
+    {
+      absl::MutexLock lock(&mu_);
+      hold = std::exchange(hold_next_sync_, false);
+    }
+    if (hold) {
+      sync_held_.Notify();
+      sync_released_.WaitForNotification();
+    }
+    return inner_->SyncWal();
+  }
   absl::Status CompactAll() override { return inner_->CompactAll(); }
   absl::Status Purge(
       const std::vector<std::pair<storage::Table, std::string>>& keys) override {
@@ -114,6 +143,9 @@ class GatedStore final : public storage::Store {
   absl::Notification released_;
   mutable absl::Mutex mu_;
   bool hold_next_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Notification sync_held_;
+  absl::Notification sync_released_;
+  bool hold_next_sync_ ABSL_GUARDED_BY(mu_) = false;
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::set<Table>> written_tables_ ABSL_GUARDED_BY(mu_);
 };
@@ -367,13 +399,68 @@ TEST_F(AuditLogTest, DoneMayCommitAgain) {
   EXPECT_EQ(log_->last_seq(), 2u);
 }
 
+TEST_F(AuditLogTest, DoneRunsOnlyOnceASyncCoversTheWrite) {
+  int unsynced_at_done = -1;
+  int syncs_at_done = -1;
+  absl::Notification done;
+  log_->Commit(DataPut("a"), Events(1), [&](absl::Status s) {
+    EXPECT_THAT(s, IsOk());
+    unsynced_at_done = store_.unsynced_writes();
+    syncs_at_done = store_.wal_syncs();
+    done.Notify();
+  });
+  done.WaitForNotification();
+  EXPECT_EQ(unsynced_at_done, 0);
+  EXPECT_GE(syncs_at_done, 1);
+  EXPECT_EQ(log_->last_seq(), 1u);
+}
+
 TEST_F(AuditLogTest, SyncOptionReachesTheStore) {
   CommitEach(1);
-  EXPECT_EQ(store_.synced_writes(), 1);
+  const int syncs = store_.wal_syncs();
+  EXPECT_GE(syncs, 1);
   OpenLog(&store_, {.sync = false});
-  CommitEach(1);
-  EXPECT_EQ(store_.synced_writes(), 1);
-  EXPECT_EQ(store_.writes(), 2);
+  CommitEach(3);
+  EXPECT_EQ(store_.wal_syncs(), syncs);
+  EXPECT_EQ(log_->last_seq(), 4u);
+}
+
+// The writer does not wait for the sync: while one group's sync is under
+// way, the next group is written, and both are acknowledged by later syncs.
+TEST_F(AuditLogTest, NextGroupIsWrittenWhileTheLastOneSyncs) {
+  OpenLog(&gated_);
+  absl::Notification first_done, second_done;
+  gated_.HoldNextSync();
+  log_->Commit(DataPut("first"), Events(1), [&](absl::Status s) {
+    EXPECT_THAT(s, IsOk());
+    first_done.Notify();
+  });
+  gated_.WaitUntilSyncHeld();
+  log_->Commit(DataPut("second"), Events(1), [&](absl::Status s) {
+    EXPECT_THAT(s, IsOk());
+    second_done.Notify();
+  });
+  EXPECT_TRUE(gated_.WaitForWrites(2, absl::Seconds(30)));
+  // Neither is durable yet, so neither is acknowledged.
+  EXPECT_FALSE(first_done.HasBeenNotified());
+  EXPECT_FALSE(second_done.HasBeenNotified());
+  gated_.ReleaseSync();
+  first_done.WaitForNotification();
+  second_done.WaitForNotification();
+  EXPECT_EQ(log_->last_seq(), 2u);
+  EXPECT_TRUE(Verify().ok);
+}
+
+// A failed sync may have lost the group: its callers hear so, the durable
+// head does not move, and the log takes no more commits.
+TEST_F(AuditLogTest, FailedSyncFailsTheCommitAndStopsTheLog) {
+  ASSERT_THAT(Commit(Events(1)), IsOk());
+  store_.FailSyncs(absl::DataLossError("fsync: i/o error"));
+  EXPECT_THAT(Commit(Events(1)), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(log_->last_seq(), 1u);
+  store_.FailSyncs(absl::OkStatus());
+  EXPECT_THAT(Commit(Events(1)), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(log_->last_seq(), 1u);
 }
 
 TEST_F(AuditLogTest, ConcurrentCommitsAllCompleteAndTheChainVerifies) {
@@ -652,6 +739,7 @@ TEST_F(AuditLogTest, OpenReportsStoreErrors) {
                       const Visitor&) const override {
       return absl::UnavailableError("down");
     }
+    absl::Status SyncWal() override { return absl::UnavailableError("down"); }
     absl::Status CompactAll() override { return absl::OkStatus(); }
     absl::Status Purge(
         const std::vector<std::pair<storage::Table, std::string>>&) override {

@@ -111,6 +111,7 @@ class FailingAfterStore final : public storage::Store {
                     const Visitor& visit) const override {
     return inner_->Scan(table, prefix, start_after, visit);
   }
+  absl::Status SyncWal() override { return inner_->SyncWal(); }
   absl::Status CompactAll() override { return absl::OkStatus(); }
   absl::Status Purge(
       const std::vector<std::pair<storage::Table, std::string>>&) override {

@@ -77,6 +77,7 @@ class HookedStore final : public storage::Store {
     }
     return s;
   }
+  absl::Status SyncWal() override { return inner_->SyncWal(); }
   absl::Status CompactAll() override { return inner_->CompactAll(); }
   absl::Status Purge(
       const std::vector<std::pair<storage::Table, std::string>>& keys) override {
