@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -26,6 +27,32 @@ namespace sandyq::testing {
 namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(60);
+
+// Temporary directories and files this test process made. They are removed
+// when it exits, unless a test failed (then they are kept to look at): each
+// vault preallocates tens of megabytes, and thousands of runs fill a disk.
+absl::Mutex temp_mu;
+std::vector<std::string>* temp_paths ABSL_GUARDED_BY(temp_mu) = nullptr;
+
+void RemoveTempPaths() {
+  if (::testing::UnitTest::GetInstance()->Failed()) return;
+  absl::MutexLock lock(&temp_mu);
+  if (temp_paths == nullptr) return;
+  for (const std::string& path : *temp_paths) {
+    std::string cmd = absl::StrCat("rm -rf '", path, "'");
+    (void)std::system(cmd.c_str());
+  }
+  temp_paths->clear();
+}
+
+void RemoveAtExit(const std::string& path) {
+  absl::MutexLock lock(&temp_mu);
+  if (temp_paths == nullptr) {
+    temp_paths = new std::vector<std::string>();
+    std::atexit(RemoveTempPaths);
+  }
+  temp_paths->push_back(path);
+}
 constexpr absl::string_view kServingPrefix = "sandyqd: serving on ";
 
 std::string ReadAll(const std::string& path) {
@@ -68,6 +95,7 @@ std::string NewTempDir(const std::string& name) {
   std::string cmd = absl::StrCat("rm -rf '", dir, "'");
   (void)std::system(cmd.c_str());
   mkdir(dir.c_str(), 0700);
+  RemoveAtExit(dir);
   return dir;
 }
 
@@ -87,6 +115,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::unique_ptr<ServerProcess> p(new ServerProcess);
   p->stderr_path_ = absl::StrCat(::testing::TempDir(), "sandyqd-", getpid(),
                                  "-", counter++, ".stderr");
+  RemoveAtExit(p->stderr_path_);
   int err_fd = open(p->stderr_path_.c_str(),
                     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   int out[2];
@@ -146,6 +175,7 @@ int ServerProcess::RunToExit(std::vector<std::string> args,
                              std::string* output) {
   std::string path = absl::StrCat(::testing::TempDir(), "sandyqd-run-",
                                    getpid(), ".out");
+  RemoveAtExit(path);
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   pid_t pid = Spawn(args, fd, fd);
   close(fd);
