@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "server/audit/audit_log.h"
 #include "server/config/config.h"
@@ -22,7 +23,7 @@
 #include "server/platform/files.h"
 #include "server/platform/log.h"
 #include "server/platform/random.h"
-#include "server/policy/policy.h"
+#include "server/policy/access_rules.h"
 #include "server/service/grpc_server.h"
 #include "server/storage/store.h"
 #include "server/vault/backups.h"
@@ -77,13 +78,6 @@ int Fail(const absl::Status& status) {
   std::cerr << "sandyqd: " << status.message() << std::endl;
   std::cerr << "sandyqd: not started" << std::endl;
   return 1;
-}
-
-absl::StatusOr<std::shared_ptr<const policy::Policy>> LoadPolicy(
-    const std::string& path) {
-  absl::StatusOr<std::string> text = platform::ReadFile(path);
-  if (!text.ok()) return text.status();
-  return policy::Policy::Parse(*text, path);
 }
 
 audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
@@ -234,9 +228,10 @@ int Run() {
       !backup.empty()) {
     return Restore(*cfg, backup);
   }
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      LoadPolicy(cfg->policy_file());
-  if (!policy.ok()) return Fail(policy.status());
+  // The policy and the revocation list; SIGHUP and Admin.ReloadPolicy load
+  // them again the same way.
+  absl::StatusOr<policy::AccessRules> rules = config::LoadAccessRules(*cfg);
+  if (!rules.ok()) return Fail(rules.status());
 
   if (absl::Status s = platform::MakeDirs(cfg->data_dir(), 0700); !s.ok()) {
     return Fail(s);
@@ -279,8 +274,10 @@ int Run() {
        .master = master->get(),
        .clock = &platform::RealClock(),
        .random = &platform::SystemRandom(),
-       .policy = *policy,
-       .ledger = ledger->get()},
+       .policy = rules->policy,
+       .ledger = ledger->get(),
+       .revoked = rules->revoked,
+       .load_access_rules = [cfg = *cfg] { return config::LoadAccessRules(cfg); }},
       {.residency_country = cfg->residency_country(),
        .rotate_every = cfg->keys().rotate_every().empty()
                            ? absl::ZeroDuration()
@@ -303,8 +300,8 @@ int Run() {
 
   platform::LogInfo(absl::StrCat(
       "residency country ", cfg->residency_country(), "; master key ",
-      (*master)->Describe(), "; policy ", cfg->policy_file(), " with ",
-      (*policy)->IdentityNames().size(), " identities"));
+      (*master)->Describe(), "; ", cfg->policy_file(), ": ",
+      rules->description));
   // Tests and scripts wait for this line on stdout.
   std::cout << "sandyqd: serving on " << (*server)->address() << std::endl;
 
@@ -317,15 +314,12 @@ int Run() {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
-      absl::StatusOr<std::shared_ptr<const policy::Policy>> fresh =
-          LoadPolicy(cfg->policy_file());
-      if (fresh.ok()) {
-        (*vault)->SetPolicy(*std::move(fresh));
-        platform::LogInfo("policy reloaded");
-      } else {
-        platform::LogError(absl::StrCat("policy not reloaded; keeping the old one:\n",
-                                        fresh.status().message()));
-      }
+      // What Admin.ReloadPolicy does, without a caller; the vault logs and
+      // records the outcome.
+      absl::Notification reloaded;
+      (*vault)->ReloadPolicyOnSignal(
+          [&reloaded](absl::StatusOr<vault::ReloadInfo>) { reloaded.Notify(); });
+      reloaded.WaitForNotification();
       continue;
     }
     platform::LogInfo(absl::StrCat("signal ", sig, ": draining calls in flight"));

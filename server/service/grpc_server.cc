@@ -18,12 +18,13 @@ namespace sandyq::service {
 
 struct GrpcServer::Services {
   Services(vault::Vault* vault, const std::string& trust_domain)
-      : tokenizer({vault, trust_domain, &tracker}),
-        audit({vault, trust_domain, &tracker}),
-        key_admin({vault, trust_domain, &tracker}),
-        subjects({vault, trust_domain, &tracker}),
-        admin({vault, trust_domain, &tracker}) {}
+      : tokenizer({vault, trust_domain, &tracker, &serials}),
+        audit({vault, trust_domain, &tracker, &serials}),
+        key_admin({vault, trust_domain, &tracker, &serials}),
+        subjects({vault, trust_domain, &tracker, &serials}),
+        admin({vault, trust_domain, &tracker, &serials}) {}
   CallTracker tracker;
+  CertificateSerialCache serials;
   TokenizerService tokenizer;
   AuditService audit;
   KeyAdminService key_admin;

@@ -16,13 +16,18 @@ struct ServiceDeps {
   vault::Vault* vault;
   std::string trust_domain;  // for identities in SPIFFE URI SANs
   CallTracker* tracker;
+  // Serials for the revocation check; without it callers have none, and
+  // are refused while any serial is revoked.
+  CertificateSerialCache* serials = nullptr;
 };
 
 // The authenticated caller of `context`.
 inline vault::Caller CallerOf(grpc::CallbackServerContext* context,
                               const ServiceDeps& deps) {
-  return {.identity = IdentityFromAuthContext(*context->auth_context(),
-                                              deps.trust_domain)};
+  const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  return {.identity = IdentityFromAuthContext(*auth, deps.trust_domain),
+          .certificate_serial =
+              deps.serials != nullptr ? deps.serials->SerialOf(*auth) : ""};
 }
 
 // Finishes `reactor` at once because the server is draining.

@@ -224,6 +224,25 @@ grpc::ServerUnaryReactor* AdminService::Backup(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::ReloadPolicy(
+    grpc::CallbackServerContext* context, const v1::ReloadPolicyRequest*,
+    v1::ReloadPolicyResponse* response) {
+  SANDYQ_BEGIN_CALL();
+  deps_.vault->ReloadPolicy(
+      CallerOf(context, deps_),
+      [reactor, response,
+       call = std::move(*token)](absl::StatusOr<vault::ReloadInfo> info) {
+        if (info.ok()) {
+          response->set_identities(static_cast<uint32_t>(info->identities));
+          response->set_revoked_serials(
+              static_cast<uint32_t>(info->revoked_serials));
+          response->set_description(info->description);
+        }
+        reactor->Finish(ToGrpcStatus(info.status()));
+      });
+  return reactor;
+}
+
 #undef SANDYQ_BEGIN_CALL
 
 }  // namespace sandyq::service
