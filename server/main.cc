@@ -20,6 +20,7 @@
 #include "server/config/dev_vault.h"
 #include "server/crypto/master_key.h"
 #include "server/platform/clock.h"
+#include "server/platform/exit_deadline.h"
 #include "server/platform/files.h"
 #include "server/platform/log.h"
 #include "server/platform/random.h"
@@ -69,10 +70,16 @@ ABSL_FLAG(bool, compact, false,
           "With --config or --dev (server stopped): compact the store, print "
           "its size on disk, and exit.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
-          "On SIGTERM, how long calls in flight may take to finish.");
+          "On SIGTERM, how long calls in flight may take to finish. The "
+          "whole stop (drain, then writing out the access log and closing "
+          "the store) is cut off with exit status 1 after this plus 30s.");
 
 namespace sandyq {
 namespace {
+
+// After the drain, how long writing out the access log and closing the store
+// may take before the process exits anyway.
+constexpr absl::Duration kFlushTimeout = absl::Seconds(30);
 
 int Fail(const absl::Status& status) {
   std::cerr << "sandyqd: " << status.message() << std::endl;
@@ -325,13 +332,23 @@ int Run() {
     platform::LogInfo(absl::StrCat("signal ", sig, ": draining calls in flight"));
     break;
   }
-  (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_drain_timeout));
+  const absl::Time drain_deadline =
+      absl::Now() + absl::GetFlag(FLAGS_drain_timeout);
+  // Stopping stays bounded even if a call or a background task never
+  // finishes (a hung disk, a long backup): what was acknowledged is durable
+  // already, and RocksDB recovers the rest as after a crash.
+  platform::ExitDeadline stop_limit(
+      drain_deadline + kFlushTimeout,
+      "stop took longer than --drain_timeout + 30s; exiting without "
+      "closing the store");
+  (*server)->Shutdown(drain_deadline);
   (*server)->Wait();
   server->reset();
   vault->reset();
   log->reset();  // writes everything queued before it returns
   store->reset();
   ledger->reset();
+  stop_limit.Cancel();
   platform::LogInfo("stopped");
   return 0;
 }
