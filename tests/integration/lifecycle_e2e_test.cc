@@ -99,6 +99,7 @@ int RunCli(const std::vector<std::string>& args, std::string* output) {
   int status = 0;
   waitpid(pid, &status, 0);
   *output = Slurp(path);
+  std::remove(path.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
