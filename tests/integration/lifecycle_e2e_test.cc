@@ -162,7 +162,7 @@ class LifecycleE2eTest : public ::testing::Test {
   }
   std::vector<v1::AuditEvent> Reloads() {
     std::vector<v1::AuditEvent> reloads;
-    for (const std::string& who : {"keyadmin", "sandyqd", "support"}) {
+    for (const char* who : {"keyadmin", "sandyqd", "support"}) {
       for (const v1::AuditEvent& e : EventsBy(who)) {
         if (e.rpc() == "Admin.ReloadPolicy") reloads.push_back(e);
       }

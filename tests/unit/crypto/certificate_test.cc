@@ -16,10 +16,10 @@ using ::sandyq::crypto::testing::IsOk;
 using ::sandyq::crypto::testing::ScopedTempDir;
 using ::sandyq::crypto::testing::StatusIs;
 
-// A self-signed test certificate made with
-//   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-//     -subj /CN=sandyq-serial-test -set_serial 0x00C0FFEE0123456789
-// for which `openssl x509 -noout -serial` prints "serial=C0FFEE0123456789".
+// A self-signed test certificate made with `openssl req -x509 -newkey ec
+// -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=sandyq-serial-test
+// -set_serial 0x00C0FFEE0123456789`, for which `openssl x509 -noout -serial`
+// prints "serial=C0FFEE0123456789".
 constexpr char kTestCertificate[] = R"(-----BEGIN CERTIFICATE-----
 MIIBhTCCASqgAwIBAgIJAMD/7gEjRWeJMAoGCCqGSM49BAMCMB0xGzAZBgNVBAMM
 EnNhbmR5cS1zZXJpYWwtdGVzdDAeFw0yNjExMjIwNjI2NDZaFw0zNjExMTkwNjI2

@@ -178,7 +178,9 @@ class ReloadTest : public ::testing::Test {
       vault_->Tokenize(caller,
                        {.subject_id = kSubject,
                         .field_type = Num(FieldType::kPhone),
-                        .value = kPhone},
+                        .value = kPhone,
+                        .source = "",
+                        .purpose = ""},
                        std::move(done));
     });
   }
@@ -187,7 +189,9 @@ class ReloadTest : public ::testing::Test {
                                       absl::string_view purpose) {
     return Await<Revealed>([&](Callback<Revealed> done) {
       vault_->Detokenize(caller,
-                         {.token = token, .purpose = std::string(purpose)},
+                         {.token = token,
+                          .purpose = std::string(purpose),
+                          .justification = ""},
                          std::move(done));
     });
   }
@@ -251,7 +255,9 @@ TEST_F(ReloadTest, RevokedCertificateIsRefusedOnEveryKindOfCall) {
                 vault_->TokenizeBatch(revoked_checkout,
                                       {{.subject_id = kSubject,
                                         .field_type = Num(FieldType::kPhone),
-                                        .value = kPhone}},
+                                        .value = kPhone,
+                                        .source = "",
+                                        .purpose = ""}},
                                       std::move(done));
               }),
               StatusIs(absl::StatusCode::kUnauthenticated));
@@ -259,7 +265,9 @@ TEST_F(ReloadTest, RevokedCertificateIsRefusedOnEveryKindOfCall) {
               StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(Await<Vault::DetokenizeResults>([&](auto done) {
                 vault_->DetokenizeBatch(As("dpo", kRevokedSerial),
-                                        {{.token = *token, .purpose = kSar}},
+                                        {{.token = *token,
+                                          .purpose = kSar,
+                                          .justification = ""}},
                                         std::move(done));
               }),
               StatusIs(absl::StatusCode::kUnauthenticated));
