@@ -72,14 +72,14 @@ ABSL_FLAG(bool, compact, false,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish. The "
           "whole stop (drain, then writing out the access log and closing "
-          "the store) is cut off with exit status 1 after this plus 30s.");
+          "the store) is cut off with exit status 1 after this plus 5s.");
 
 namespace sandyq {
 namespace {
 
 // After the drain, how long writing out the access log and closing the store
 // may take before the process exits anyway.
-constexpr absl::Duration kFlushTimeout = absl::Seconds(30);
+constexpr absl::Duration kFlushTimeout = absl::Seconds(5);
 
 int Fail(const absl::Status& status) {
   std::cerr << "sandyqd: " << status.message() << std::endl;
@@ -339,7 +339,7 @@ int Run() {
   // already, and RocksDB recovers the rest as after a crash.
   platform::ExitDeadline stop_limit(
       drain_deadline + kFlushTimeout,
-      "stop took longer than --drain_timeout + 30s; exiting without "
+      "stop took longer than --drain_timeout + 5s; exiting without "
       "closing the store");
   (*server)->Shutdown(drain_deadline);
   (*server)->Wait();
