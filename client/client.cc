@@ -353,6 +353,12 @@ absl::StatusOr<v1::BackupResponse> Client::Backup(const std::string& dir) {
       request);
 }
 
+absl::StatusOr<v1::ReloadPolicyResponse> Client::ReloadPolicy() {
+  return Call<v1::ReloadPolicyResponse>(
+      [&](auto* c, const auto& r, auto* o) { return admin_->ReloadPolicy(c, r, o); },
+      v1::ReloadPolicyRequest());
+}
+
 absl::StatusOr<OfflineVerifyResult> VerifyAuditExport(
     const std::vector<v1::AuditEvent>& events,
     const std::string& public_key_pem) {

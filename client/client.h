@@ -83,6 +83,8 @@ class Client {
                                                   const std::string& reason);
   absl::StatusOr<sandyq::v1::ApplyRetentionResponse> ApplyRetention();
   absl::StatusOr<sandyq::v1::BackupResponse> Backup(const std::string& dir);
+  // Admin.ReloadPolicy: the server re-reads its policy and revocation list.
+  absl::StatusOr<sandyq::v1::ReloadPolicyResponse> ReloadPolicy();
 
   // OK if grpc.health.v1.Health reports SERVING for the whole server.
   absl::Status CheckHealth();

@@ -13,16 +13,18 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "server/audit/audit_log.h"
 #include "server/config/config.h"
 #include "server/config/dev_vault.h"
 #include "server/crypto/master_key.h"
 #include "server/platform/clock.h"
+#include "server/platform/exit_deadline.h"
 #include "server/platform/files.h"
 #include "server/platform/log.h"
 #include "server/platform/random.h"
-#include "server/policy/policy.h"
+#include "server/policy/access_rules.h"
 #include "server/service/grpc_server.h"
 #include "server/storage/store.h"
 #include "server/vault/backups.h"
@@ -68,22 +70,21 @@ ABSL_FLAG(bool, compact, false,
           "With --config or --dev (server stopped): compact the store, print "
           "its size on disk, and exit.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
-          "On SIGTERM, how long calls in flight may take to finish.");
+          "On SIGTERM, how long calls in flight may take to finish. The "
+          "whole stop (drain, then writing out the access log and closing "
+          "the store) is cut off with exit status 1 after this plus 5s.");
 
 namespace sandyq {
 namespace {
+
+// After the drain, how long writing out the access log and closing the store
+// may take before the process exits anyway.
+constexpr absl::Duration kFlushTimeout = absl::Seconds(5);
 
 int Fail(const absl::Status& status) {
   std::cerr << "sandyqd: " << status.message() << std::endl;
   std::cerr << "sandyqd: not started" << std::endl;
   return 1;
-}
-
-absl::StatusOr<std::shared_ptr<const policy::Policy>> LoadPolicy(
-    const std::string& path) {
-  absl::StatusOr<std::string> text = platform::ReadFile(path);
-  if (!text.ok()) return text.status();
-  return policy::Policy::Parse(*text, path);
 }
 
 audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
@@ -234,9 +235,10 @@ int Run() {
       !backup.empty()) {
     return Restore(*cfg, backup);
   }
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      LoadPolicy(cfg->policy_file());
-  if (!policy.ok()) return Fail(policy.status());
+  // The policy and the revocation list; SIGHUP and Admin.ReloadPolicy load
+  // them again the same way.
+  absl::StatusOr<policy::AccessRules> rules = config::LoadAccessRules(*cfg);
+  if (!rules.ok()) return Fail(rules.status());
 
   if (absl::Status s = platform::MakeDirs(cfg->data_dir(), 0700); !s.ok()) {
     return Fail(s);
@@ -279,8 +281,10 @@ int Run() {
        .master = master->get(),
        .clock = &platform::RealClock(),
        .random = &platform::SystemRandom(),
-       .policy = *policy,
-       .ledger = ledger->get()},
+       .policy = rules->policy,
+       .ledger = ledger->get(),
+       .revoked = rules->revoked,
+       .load_access_rules = [cfg = *cfg] { return config::LoadAccessRules(cfg); }},
       {.residency_country = cfg->residency_country(),
        .rotate_every = cfg->keys().rotate_every().empty()
                            ? absl::ZeroDuration()
@@ -303,8 +307,8 @@ int Run() {
 
   platform::LogInfo(absl::StrCat(
       "residency country ", cfg->residency_country(), "; master key ",
-      (*master)->Describe(), "; policy ", cfg->policy_file(), " with ",
-      (*policy)->IdentityNames().size(), " identities"));
+      (*master)->Describe(), "; ", cfg->policy_file(), ": ",
+      rules->description));
   // Tests and scripts wait for this line on stdout.
   std::cout << "sandyqd: serving on " << (*server)->address() << std::endl;
 
@@ -317,27 +321,34 @@ int Run() {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
-      absl::StatusOr<std::shared_ptr<const policy::Policy>> fresh =
-          LoadPolicy(cfg->policy_file());
-      if (fresh.ok()) {
-        (*vault)->SetPolicy(*std::move(fresh));
-        platform::LogInfo("policy reloaded");
-      } else {
-        platform::LogError(absl::StrCat("policy not reloaded; keeping the old one:\n",
-                                        fresh.status().message()));
-      }
+      // What Admin.ReloadPolicy does, without a caller; the vault logs and
+      // records the outcome.
+      absl::Notification reloaded;
+      (*vault)->ReloadPolicyOnSignal(
+          [&reloaded](absl::StatusOr<vault::ReloadInfo>) { reloaded.Notify(); });
+      reloaded.WaitForNotification();
       continue;
     }
     platform::LogInfo(absl::StrCat("signal ", sig, ": draining calls in flight"));
     break;
   }
-  (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_drain_timeout));
+  const absl::Time drain_deadline =
+      absl::Now() + absl::GetFlag(FLAGS_drain_timeout);
+  // Stopping stays bounded even if a call or a background task never
+  // finishes (a hung disk, a long backup): what was acknowledged is durable
+  // already, and RocksDB recovers the rest as after a crash.
+  platform::ExitDeadline stop_limit(
+      drain_deadline + kFlushTimeout,
+      "stop took longer than --drain_timeout + 5s; exiting without "
+      "closing the store");
+  (*server)->Shutdown(drain_deadline);
   (*server)->Wait();
   server->reset();
   vault->reset();
   log->reset();  // writes everything queued before it returns
   store->reset();
   ledger->reset();
+  stop_limit.Cancel();
   platform::LogInfo("stopped");
   return 0;
 }

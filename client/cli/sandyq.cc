@@ -88,6 +88,8 @@ Commands:
   subjects erase --subject S --reason R
   subjects retention                       apply the retention rules now
   admin backup DIR
+  admin reload-policy                      re-read the policy file and the
+                                           certificate revocation list
   health
 
 Field types: full_name iin passport phone card_number card_expiry email
@@ -456,7 +458,14 @@ int Admin(Client& c, const std::vector<std::string>& args) {
     std::cout << r->path() << std::endl;
     return 0;
   }
-  return Usage("admin takes backup DIR");
+  if (args.size() == 1 && args[0] == "reload-policy") {
+    auto r = c.ReloadPolicy();
+    // An invalid policy: the message lists every problem, one per line.
+    if (!r.ok()) return Error(r.status());
+    std::cout << "reloaded: " << r->description() << std::endl;
+    return 0;
+  }
+  return Usage("admin takes backup DIR or reload-policy");
 }
 
 int main(int argc, char** argv) {

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/crypto/hash.h"
 #include "server/platform/duration.h"
 #include "server/platform/files.h"
 #include "server/platform/random.h"
@@ -126,6 +127,9 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
   resolve(config.mutable_tls()->mutable_cert_file());
   resolve(config.mutable_tls()->mutable_key_file());
   resolve(config.mutable_tls()->mutable_client_ca_file());
+  if (!config.tls().revoked_serials_file().empty()) {
+    resolve(config.mutable_tls()->mutable_revoked_serials_file());
+  }
   resolve(config.mutable_data_dir());
   resolve(config.mutable_policy_file());
   if (config.erasure_ledger().empty()) {
@@ -193,6 +197,57 @@ absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> OpenMasterKey(
     }
   }
   return crypto::OpenPkcs11MasterKey(options, platform::SystemRandom());
+}
+
+absl::StatusOr<policy::AccessRules> LoadAccessRules(
+    const ServerConfig& config) {
+  std::vector<std::string> problems;
+  policy::AccessRules rules;
+  std::string policy_digest;
+  absl::StatusOr<std::string> policy_text =
+      platform::ReadFile(config.policy_file());
+  if (!policy_text.ok()) {
+    problems.push_back(
+        absl::StrCat("policy_file: ", policy_text.status().message()));
+  } else {
+    absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
+        policy::Policy::Parse(*policy_text, config.policy_file());
+    if (policy.ok()) {
+      rules.policy = *std::move(policy);
+      // Names the file's version in the access log (64 bits suffice to tell
+      // versions apart; this is no integrity check).
+      policy_digest =
+          crypto::ToHex(crypto::Sha256(*policy_text)).substr(0, 16);
+    } else {
+      problems.push_back(std::string(policy.status().message()));
+    }
+  }
+  if (const std::string& path = config.tls().revoked_serials_file();
+      path.empty()) {
+    rules.revoked = std::make_shared<const policy::RevocationList>();
+  } else {
+    absl::StatusOr<std::string> text = platform::ReadFile(path);
+    if (!text.ok()) {
+      problems.push_back(absl::StrCat("tls.revoked_serials_file: ",
+                                      text.status().message()));
+    } else {
+      absl::StatusOr<std::shared_ptr<const policy::RevocationList>> revoked =
+          policy::RevocationList::Parse(*text, path);
+      if (revoked.ok()) {
+        rules.revoked = *std::move(revoked);
+      } else {
+        problems.push_back(std::string(revoked.status().message()));
+      }
+    }
+  }
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
+  }
+  rules.description = absl::StrCat(
+      "policy sha256:", policy_digest, " (",
+      rules.policy->IdentityNames().size(), " identities); ",
+      rules.revoked->size(), " revoked certificate serials");
+  return rules;
 }
 
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {

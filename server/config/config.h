@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "sandyq/v1/config.pb.h"
 #include "server/crypto/master_key.h"
+#include "server/policy/access_rules.h"
 
 namespace sandyq::config {
 
@@ -29,6 +30,16 @@ absl::StatusOr<sandyq::v1::ServerConfig> ParseServerConfig(
 // "1500ms" (or combinations absl::ParseDuration takes, e.g. "1h30m").
 // InvalidArgument otherwise or if not positive.
 absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text);
+
+// Reads and validates what calls are checked against: the policy file and,
+// if the config names one, the certificate revocation list
+// (tls.revoked_serials_file). The server does this at start, on SIGHUP and
+// on Admin.ReloadPolicy. Either both files are good and both are returned,
+// or InvalidArgument lists every problem of both, one per line, as
+// "<file>:<line>[:<column>]: <problem>" (a file that cannot be read is
+// named with the reason).
+absl::StatusOr<policy::AccessRules> LoadAccessRules(
+    const sandyq::v1::ServerConfig& config);
 
 // Opens (or, with `create`, first creates) the master-key provider the config
 // names: a file master key, or a key in a PKCS#11 token whose PIN comes from

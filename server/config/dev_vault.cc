@@ -45,6 +45,19 @@ absl::StatusOr<std::string> PrepareDevVault(const std::string& data_dir,
     }
   }
 
+  const std::string revoked_path =
+      absl::StrCat(data_dir, "/revoked-serials.txt");
+  if (!platform::PathExists(revoked_path)) {
+    if (absl::Status s = platform::WriteFileAtomic(revoked_path, R"(# Revoked client-certificate serials, one per line, as
+#   openssl x509 -in pki/<identity>.crt -noout -serial
+# prints them. Calls with a listed certificate are refused. Takes effect on
+# SIGHUP or `sandyq admin reload-policy` (docs/operations.md).
+)", 0600);
+        !s.ok()) {
+      return s;
+    }
+  }
+
   const std::string config_path = absl::StrCat(data_dir, "/sandyqd.textproto");
   const std::string config = absl::Substitute(
       R"(# Development vault written by `sandyqd --dev`; rewritten on each start.
@@ -56,6 +69,7 @@ tls {
   key_file: "pki/server.key"
   client_ca_file: "pki/ca.crt"
   trust_domain: "$1"
+  revoked_serials_file: "revoked-serials.txt"
 }
 data_dir: "db"
 master_key { file { path: "master.key" } }

@@ -228,6 +228,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
     role.key_admin = in.key_admin();
     role.subject_admin = in.subject_admin();
     role.backup = in.backup();
+    role.policy_admin = in.policy_admin();
     role.tokenize = ReadTypeSet(in.tokenize(), absl::StrCat(path, ".tokenize"),
                                 /*empty_means_all=*/false, problems);
     for (int j = 0; j < in.grants_size(); ++j) {
@@ -498,6 +499,16 @@ Decision Policy::Backup(const Principal& who) const {
   }
   return Refuse(kDefaultDenyRule, absl::StatusCode::kPermissionDenied,
                 absl::StrCat(who.identity, " may not make backups"));
+}
+
+Decision Policy::PolicyAdmin(const Principal& who) const {
+  for (const Role* role : RolesOf(who)) {
+    if (role->policy_admin) {
+      return Allow(absl::StrCat(role->name, "/policy_admin"));
+    }
+  }
+  return Refuse(kDefaultDenyRule, absl::StatusCode::kPermissionDenied,
+                absl::StrCat(who.identity, " may not reload the policy"));
 }
 
 bool Policy::ConsentMatters(const Principal& who, absl::string_view purpose,

@@ -130,6 +130,8 @@ class Policy {
   Decision SubjectAdmin(const Principal& who) const;
   // May `who` make backups (Admin.Backup)?
   Decision Backup(const Principal& who) const;
+  // May `who` make the server reload the policy (Admin.ReloadPolicy)?
+  Decision PolicyAdmin(const Principal& who) const;
 
   // Whether a reveal for `purpose` by `who` depends on the subject's consent
   // (a consent-based purpose, or a caller outside the residency country), so
@@ -176,6 +178,7 @@ class Policy {
     bool key_admin = false;
     bool subject_admin = false;
     bool backup = false;
+    bool policy_admin = false;
   };
 
   Policy() = default;

@@ -141,12 +141,12 @@ grpc::ServerWriteReactor<v1::AuditEvent>* AuditService::Query(
 grpc::ServerUnaryReactor* AuditService::Verify(
     grpc::CallbackServerContext* context, const v1::AuditVerifyRequest*,
     v1::AuditVerifyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->VerifyAudit(
       CallerOf(context, deps_),
-      [reactor, response, call = std::move(*token)](absl::StatusOr<audit::AuditLog::VerifyResult> result) {
+      [reactor, response](absl::StatusOr<audit::AuditLog::VerifyResult> result) {
         if (result.ok()) {
           response->set_ok(result->ok);
           response->set_events_checked(result->events_checked);
@@ -163,12 +163,12 @@ grpc::ServerUnaryReactor* AuditService::Verify(
 grpc::ServerUnaryReactor* AuditService::SigningKey(
     grpc::CallbackServerContext* context, const v1::SigningKeyRequest*,
     v1::SigningKeyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->SigningKey(
       CallerOf(context, deps_),
-      [reactor, response, call = std::move(*token)](absl::StatusOr<std::string> pem) {
+      [reactor, response](absl::StatusOr<std::string> pem) {
         if (pem.ok()) response->set_public_key_pem(std::move(*pem));
         reactor->Finish(ToGrpcStatus(pem.status()));
       });

@@ -1,5 +1,6 @@
 #include "server/service/grpc_server.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,15 +16,24 @@
 #include "server/service/tokenizer_service.h"
 
 namespace sandyq::service {
+namespace {
+
+// Once the calls in flight are done: a moment without calls that shutdown
+// waits for, and how long it waits for one at most.
+constexpr absl::Duration kQuiet = absl::Milliseconds(50);
+constexpr absl::Duration kQuietGrace = absl::Milliseconds(500);
+
+}  // namespace
 
 struct GrpcServer::Services {
   Services(vault::Vault* vault, const std::string& trust_domain)
-      : tokenizer({vault, trust_domain, &tracker}),
-        audit({vault, trust_domain, &tracker}),
-        key_admin({vault, trust_domain, &tracker}),
-        subjects({vault, trust_domain, &tracker}),
-        admin({vault, trust_domain, &tracker}) {}
+      : tokenizer({vault, trust_domain, &tracker, &serials}),
+        audit({vault, trust_domain, &tracker, &serials}),
+        key_admin({vault, trust_domain, &tracker, &serials}),
+        subjects({vault, trust_domain, &tracker, &serials}),
+        admin({vault, trust_domain, &tracker, &serials}) {}
   CallTracker tracker;
+  CertificateSerialCache serials;
   TokenizerService tokenizer;
   AuditService audit;
   KeyAdminService key_admin;
@@ -79,13 +89,18 @@ void GrpcServer::Shutdown(absl::Time deadline) {
   if (auto* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(false);
   }
-  // Refuse new calls, let the running ones finish (until the deadline), then
-  // close every connection: gRPC's own graceful shutdown would also wait for
-  // idle clients to hang up.
+  // Refuse new calls, let the running ones finish and send their replies
+  // (until the deadline), let the refusals out too and wait for a quiet
+  // moment (briefly: clients that keep calling keep refusals coming), then
+  // close every connection. gRPC's own graceful shutdown is no help here:
+  // calls that arrive while it runs are held until its deadline and then
+  // cancelled, and clients do not retry CANCELLED as they do UNAVAILABLE.
   services_->tracker.StartDraining();
   if (!services_->tracker.WaitIdle(deadline)) {
     platform::LogWarning("drain deadline passed; cancelling calls in flight");
   }
+  services_->tracker.WaitQuiet(kQuiet,
+                               std::min(deadline, absl::Now() + kQuietGrace));
   server_->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 

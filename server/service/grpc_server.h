@@ -22,11 +22,12 @@ struct ServerOptions {
   std::string trust_domain;     // for identities in SPIFFE URI SANs
 };
 
-// The gRPC front of the vault: Tokenizer, Audit and KeyAdmin services, the standard
-// health service and server reflection, over TLS with client certificates
-// required and verified against `client_ca_pem` (a call without a valid
-// certificate never reaches a handler). TLS 1.2 is the minimum version
-// (gRPC's TLS stack refuses anything older).
+// The gRPC front of the vault: Tokenizer, Audit, KeyAdmin, Subjects and Admin
+// services, the standard health service and server reflection, over TLS with
+// client certificates required and verified against `client_ca_pem` (a call
+// without a valid certificate never reaches a handler). TLS 1.2 is the
+// minimum version (gRPC's TLS stack refuses anything older). Each call
+// carries its certificate's serial to the vault, which refuses revoked ones.
 class GrpcServer {
  public:
   // Binds and starts serving; health reports SERVING once this returns.
@@ -38,8 +39,10 @@ class GrpcServer {
   // The address actually bound, e.g. "127.0.0.1:43117".
   const std::string& address() const { return address_; }
 
-  // Health turns NOT_SERVING, new calls are refused, calls in flight get
-  // until `deadline` to finish before being cancelled.
+  // Health turns NOT_SERVING, new calls are refused (UNAVAILABLE), calls in
+  // flight get until `deadline` to finish and send their replies before
+  // being cancelled; then, after a quiet moment (at most 0.5 s) that lets
+  // the refusals out, every connection is closed.
   void Shutdown(absl::Time deadline);
   // Blocks until the server has shut down.
   void Wait();

@@ -1,7 +1,9 @@
 #include "server/service/identity.h"
 
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/crypto/certificate.h"
 
 namespace sandyq::service {
 
@@ -26,6 +28,25 @@ std::string IdentityFromAuthContext(const grpc::AuthContext& context,
   for (const grpc::string_ref& cn :
        context.FindPropertyValues("x509_common_name")) {
     return std::string(cn.data(), cn.size());
+  }
+  return "";
+}
+
+std::string CertificateSerialCache::SerialOf(const grpc::AuthContext& context) {
+  if (!context.IsPeerAuthenticated()) return "";
+  for (const grpc::string_ref& value :
+       context.FindPropertyValues("x509_pem_cert")) {
+    const absl::string_view pem(value.data(), value.size());
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (auto it = by_pem_.find(pem); it != by_pem_.end()) return it->second;
+    }
+    absl::StatusOr<std::string> serial = crypto::CertificateSerial(pem);
+    if (!serial.ok()) return "";
+    absl::MutexLock lock(&mu_);
+    if (by_pem_.size() >= capacity_) by_pem_.clear();
+    by_pem_.emplace(pem, *serial);
+    return *serial;
   }
   return "";
 }

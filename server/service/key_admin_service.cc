@@ -30,11 +30,11 @@ v1::KeyState ToProto(vault::KeyState state) {
 grpc::ServerUnaryReactor* KeyAdminService::RotateKeys(
     grpc::CallbackServerContext* context, const v1::RotateKeysRequest*,
     v1::RotateKeysResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->RotateKeys(CallerOf(context, deps_),
-                     [reactor, response, call = std::move(*token)](absl::StatusOr<uint32_t> version) {
+                     [reactor, response](absl::StatusOr<uint32_t> version) {
                        if (version.ok()) response->set_primary_version(*version);
                        reactor->Finish(ToGrpcStatus(version.status()));
                      });
@@ -44,12 +44,12 @@ grpc::ServerUnaryReactor* KeyAdminService::RotateKeys(
 grpc::ServerUnaryReactor* KeyAdminService::ListKeys(
     grpc::CallbackServerContext* context, const v1::ListKeysRequest*,
     v1::ListKeysResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->ListKeys(
       CallerOf(context, deps_),
-      [reactor, response, call = std::move(*token)](absl::StatusOr<vault::Vault::KeyListing> listing) {
+      [reactor, response](absl::StatusOr<vault::Vault::KeyListing> listing) {
         if (listing.ok()) {
           for (const vault::KeyInfo& k : listing->keys) {
             v1::KeyInfo* out = response->add_keys();
@@ -72,11 +72,11 @@ grpc::ServerUnaryReactor* KeyAdminService::ListKeys(
 grpc::ServerUnaryReactor* KeyAdminService::DestroyKey(
     grpc::CallbackServerContext* context, const v1::DestroyKeyRequest* request,
     v1::DestroyKeyResponse*) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->DestroyKey(CallerOf(context, deps_), request->version(),
-                     [reactor, call = std::move(*token)](absl::StatusOr<bool> destroyed) {
+                     [reactor](absl::StatusOr<bool> destroyed) {
                        reactor->Finish(ToGrpcStatus(destroyed.status()));
                      });
   return reactor;

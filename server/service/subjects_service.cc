@@ -18,18 +18,18 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 // Starts a unary call whose reply carries nothing but its status.
 template <typename T>
-auto StatusOnly(grpc::ServerUnaryReactor* reactor, CallTracker::Token call) {
-  return [reactor, call = std::move(call)](absl::StatusOr<T> result) {
+auto StatusOnly(grpc::ServerUnaryReactor* reactor) {
+  return [reactor](absl::StatusOr<T> result) {
     reactor->Finish(ToGrpcStatus(result.status()));
   };
 }
 
 }  // namespace
 
-#define SANDYQ_BEGIN_CALL()                                          \
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();     \
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin(); \
-  if (!token) return RefuseDraining(reactor)
+#define SANDYQ_BEGIN_CALL()                   \
+  const UnaryCall call = StartUnary(deps_);   \
+  if (call.refused) return call.reactor;      \
+  grpc::ServerUnaryReactor* reactor = call.reactor
 
 grpc::ServerUnaryReactor* SubjectsService::RecordConsent(
     grpc::CallbackServerContext* context, const v1::RecordConsentRequest* request,
@@ -43,7 +43,7 @@ grpc::ServerUnaryReactor* SubjectsService::RecordConsent(
        .cross_border = request->cross_border(),
        .policy_version = request->policy_version(),
        .channel = request->channel()},
-      [reactor, response, call = std::move(*token)](absl::StatusOr<absl::Time> at) {
+      [reactor, response](absl::StatusOr<absl::Time> at) {
         if (at.ok()) *response->mutable_recorded_at() = ToProto(*at);
         reactor->Finish(ToGrpcStatus(at.status()));
       });
@@ -56,8 +56,7 @@ grpc::ServerUnaryReactor* SubjectsService::Report(
   SANDYQ_BEGIN_CALL();
   deps_.vault->Report(
       CallerOf(context, deps_), request->subject_id(),
-      [reactor, response,
-       call = std::move(*token)](absl::StatusOr<vault::SubjectReport> report) {
+      [reactor, response](absl::StatusOr<vault::SubjectReport> report) {
         if (report.ok()) {
           response->set_subject_hash(crypto::ToHex(report->subject_hash));
           for (const auto& f : report->fields) {
@@ -122,7 +121,7 @@ grpc::ServerUnaryReactor* SubjectsService::Rectify(
   SANDYQ_BEGIN_CALL();
   deps_.vault->Rectify(CallerOf(context, deps_), request->token(),
                        request->value(), request->reason(),
-                       StatusOnly<bool>(reactor, std::move(*token)));
+                       StatusOnly<bool>(reactor));
   return reactor;
 }
 
@@ -132,7 +131,7 @@ grpc::ServerUnaryReactor* SubjectsService::Block(
   SANDYQ_BEGIN_CALL();
   deps_.vault->SetBlocked(CallerOf(context, deps_), request->subject_id(),
                           request->reason(), /*block=*/true,
-                          StatusOnly<bool>(reactor, std::move(*token)));
+                          StatusOnly<bool>(reactor));
   return reactor;
 }
 
@@ -142,7 +141,7 @@ grpc::ServerUnaryReactor* SubjectsService::Unblock(
   SANDYQ_BEGIN_CALL();
   deps_.vault->SetBlocked(CallerOf(context, deps_), request->subject_id(),
                           request->reason(), /*block=*/false,
-                          StatusOnly<bool>(reactor, std::move(*token)));
+                          StatusOnly<bool>(reactor));
   return reactor;
 }
 
@@ -152,7 +151,7 @@ grpc::ServerUnaryReactor* SubjectsService::SetHold(
   SANDYQ_BEGIN_CALL();
   deps_.vault->SetHold(
       CallerOf(context, deps_), request->subject_id(), request->reason(),
-      [reactor, response, call = std::move(*token)](absl::StatusOr<std::string> id) {
+      [reactor, response](absl::StatusOr<std::string> id) {
         if (id.ok()) response->set_hold_id(*id);
         reactor->Finish(ToGrpcStatus(id.status()));
       });
@@ -165,7 +164,7 @@ grpc::ServerUnaryReactor* SubjectsService::ReleaseHold(
   SANDYQ_BEGIN_CALL();
   deps_.vault->ReleaseHold(CallerOf(context, deps_), request->subject_id(),
                            request->reason(), request->hold_id(),
-                           StatusOnly<bool>(reactor, std::move(*token)));
+                           StatusOnly<bool>(reactor));
   return reactor;
 }
 
@@ -175,8 +174,7 @@ grpc::ServerUnaryReactor* SubjectsService::Erase(
   SANDYQ_BEGIN_CALL();
   deps_.vault->Erase(
       CallerOf(context, deps_), request->subject_id(), request->reason(),
-      [reactor, response,
-       call = std::move(*token)](absl::StatusOr<vault::EraseResult> result) {
+      [reactor, response](absl::StatusOr<vault::EraseResult> result) {
         if (result.ok()) {
           response->set_receipt_id(result->receipt_id);
           *response->mutable_erased_at() = ToProto(result->erased);
@@ -193,8 +191,7 @@ grpc::ServerUnaryReactor* SubjectsService::ApplyRetention(
   SANDYQ_BEGIN_CALL();
   deps_.vault->ApplyRetention(
       CallerOf(context, deps_),
-      [reactor, response,
-       call = std::move(*token)](absl::StatusOr<vault::RetentionResult> result) {
+      [reactor, response](absl::StatusOr<vault::RetentionResult> result) {
         if (result.ok()) {
           response->set_destroyed(static_cast<uint32_t>(result->destroyed));
           response->set_depersonalized(static_cast<uint32_t>(result->depersonalized));
@@ -212,12 +209,29 @@ grpc::ServerUnaryReactor* AdminService::Backup(
   SANDYQ_BEGIN_CALL();
   deps_.vault->Backup(
       CallerOf(context, deps_), request->dir(),
-      [reactor, response,
-       call = std::move(*token)](absl::StatusOr<vault::BackupInfo> info) {
+      [reactor, response](absl::StatusOr<vault::BackupInfo> info) {
         if (info.ok()) {
           response->set_path(info->path);
           *response->mutable_created_at() = ToProto(info->created);
           response->set_audit_seq(info->audit_seq);
+        }
+        reactor->Finish(ToGrpcStatus(info.status()));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ReloadPolicy(
+    grpc::CallbackServerContext* context, const v1::ReloadPolicyRequest*,
+    v1::ReloadPolicyResponse* response) {
+  SANDYQ_BEGIN_CALL();
+  deps_.vault->ReloadPolicy(
+      CallerOf(context, deps_),
+      [reactor, response](absl::StatusOr<vault::ReloadInfo> info) {
+        if (info.ok()) {
+          response->set_identities(static_cast<uint32_t>(info->identities));
+          response->set_revoked_serials(
+              static_cast<uint32_t>(info->revoked_serials));
+          response->set_description(info->description);
         }
         reactor->Finish(ToGrpcStatus(info.status()));
       });

@@ -55,6 +55,10 @@ class AdminService final : public sandyq::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* context,
                                    const sandyq::v1::BackupRequest* request,
                                    sandyq::v1::BackupResponse* response) override;
+  grpc::ServerUnaryReactor* ReloadPolicy(
+      grpc::CallbackServerContext* context,
+      const sandyq::v1::ReloadPolicyRequest* request,
+      sandyq::v1::ReloadPolicyResponse* response) override;
 
  private:
   const ServiceDeps deps_;

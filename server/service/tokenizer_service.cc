@@ -34,11 +34,11 @@ void SetError(const absl::Status& status, v1::ItemError* error) {
 grpc::ServerUnaryReactor* TokenizerService::Tokenize(
     grpc::CallbackServerContext* context, const v1::TokenizeRequest* request,
     v1::TokenizeResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->Tokenize(CallerOf(context, deps_), ToInput(*request),
-                   [reactor, response, call = std::move(*token)](absl::StatusOr<std::string> token) {
+                   [reactor, response](absl::StatusOr<std::string> token) {
                      if (token.ok()) response->set_token(std::move(*token));
                      reactor->Finish(ToGrpcStatus(token.status()));
                    });
@@ -49,15 +49,15 @@ grpc::ServerUnaryReactor* TokenizerService::TokenizeBatch(
     grpc::CallbackServerContext* context,
     const v1::TokenizeBatchRequest* request,
     v1::TokenizeBatchResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   std::vector<vault::TokenizeInput> inputs;
   inputs.reserve(request->items_size());
   for (const auto& item : request->items()) inputs.push_back(ToInput(item));
   deps_.vault->TokenizeBatch(
       CallerOf(context, deps_), std::move(inputs),
-      [reactor, response, call = std::move(*token)](absl::StatusOr<vault::Vault::TokenizeResults> results) {
+      [reactor, response](absl::StatusOr<vault::Vault::TokenizeResults> results) {
         if (results.ok()) {
           for (auto& result : *results) {
             v1::TokenizeResult* out = response->add_results();
@@ -76,11 +76,11 @@ grpc::ServerUnaryReactor* TokenizerService::TokenizeBatch(
 grpc::ServerUnaryReactor* TokenizerService::Detokenize(
     grpc::CallbackServerContext* context,
     const v1::DetokenizeRequest* request, v1::DetokenizeResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->Detokenize(CallerOf(context, deps_), ToInput(*request),
-                     [reactor, response, call = std::move(*token)](absl::StatusOr<vault::Revealed> r) {
+                     [reactor, response](absl::StatusOr<vault::Revealed> r) {
                        if (r.ok()) {
                          response->set_value(std::move(r->value));
                          response->set_type(
@@ -96,15 +96,15 @@ grpc::ServerUnaryReactor* TokenizerService::DetokenizeBatch(
     grpc::CallbackServerContext* context,
     const v1::DetokenizeBatchRequest* request,
     v1::DetokenizeBatchResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   std::vector<vault::DetokenizeInput> inputs;
   inputs.reserve(request->items_size());
   for (const auto& item : request->items()) inputs.push_back(ToInput(item));
   deps_.vault->DetokenizeBatch(
       CallerOf(context, deps_), std::move(inputs),
-      [reactor, response, call = std::move(*token)](absl::StatusOr<vault::Vault::DetokenizeResults> results) {
+      [reactor, response](absl::StatusOr<vault::Vault::DetokenizeResults> results) {
         if (results.ok()) {
           for (auto& r : *results) {
             v1::DetokenizeResult* out = response->add_results();
@@ -125,15 +125,15 @@ grpc::ServerUnaryReactor* TokenizerService::DetokenizeBatch(
 grpc::ServerUnaryReactor* TokenizerService::Lookup(
     grpc::CallbackServerContext* context, const v1::LookupRequest* request,
     v1::LookupResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::optional<CallTracker::Token> token = deps_.tracker->Begin();
-  if (!token) return RefuseDraining(reactor);
+  const UnaryCall call = StartUnary(deps_);
+  if (call.refused) return call.reactor;
+  grpc::ServerUnaryReactor* reactor = call.reactor;
   deps_.vault->Lookup(
       CallerOf(context, deps_),
       {.field_type = static_cast<int>(request->type()),
        .value = request->value(),
        .purpose = request->purpose()},
-      [reactor, response, call = std::move(*token)](absl::StatusOr<std::vector<std::string>> tokens) {
+      [reactor, response](absl::StatusOr<std::vector<std::string>> tokens) {
         if (tokens.ok()) {
           for (auto& t : *tokens) response->add_tokens(std::move(t));
         }

@@ -41,16 +41,11 @@ void Vault::VerifyAudit(const Caller& caller,
 
 void Vault::StartAuditQuery(const Caller& caller, AuditQueryInput input,
                             Callback<audit::AuditLog::Filter> done) {
-  std::shared_ptr<const policy::Policy> policy = this->policy();
-  const policy::Principal* who = policy->FindIdentity(caller.identity);
-  audit::Event event = NewEvent(caller, who, "Audit.Query");
-  if (who == nullptr) {
-    event.rule = "unknown-identity";
-    return Refuse(std::move(event), audit::Decision::kDenied,
-                  absl::PermissionDeniedError(
-                      "identity: not known to the policy"),
-                  std::move(done));
-  }
+  std::optional<Authenticated> auth = Authenticate(caller, "Audit.Query", done);
+  if (!auth) return;
+  const std::shared_ptr<const policy::Policy>& policy = auth->policy;
+  const policy::Principal* who = auth->who;
+  audit::Event event = std::move(auth->event);
   for (auto [field, text, max] :
        {std::tuple<absl::string_view, absl::string_view, size_t>{
             "subject_id", input.subject_id, kMaxSubjectIdBytes},

@@ -54,18 +54,12 @@ void Vault::DetokenizeMany(const Caller& caller,
                            std::vector<DetokenizeInput> inputs,
                            absl::string_view rpc,
                            Callback<DetokenizeResults> done) {
-  std::shared_ptr<const policy::Policy> policy = this->policy();
-  const policy::Principal* who = policy->FindIdentity(caller.identity);
-  if (who == nullptr) {
-    audit::Event event = NewEvent(caller, nullptr, rpc);
-    event.rule = "unknown-identity";
-    return Refuse(std::move(event), audit::Decision::kDenied,
-                  absl::PermissionDeniedError(
-                      "identity: not known to the policy"),
-                  std::move(done));
-  }
+  std::optional<Authenticated> auth = Authenticate(caller, rpc, done);
+  if (!auth) return;
+  std::shared_ptr<const policy::Policy> policy = std::move(auth->policy);
+  const policy::Principal* who = auth->who;
   if (inputs.empty() || inputs.size() > options_.max_batch_items) {
-    audit::Event event = NewEvent(caller, who, rpc);
+    audit::Event event = std::move(auth->event);
     event.rule = "input:items";
     return Refuse(std::move(event), audit::Decision::kInvalid,
                   absl::InvalidArgumentError(absl::StrCat(
@@ -249,16 +243,11 @@ void Vault::RevealOne(const policy::Policy& policy,
 
 void Vault::Lookup(const Caller& caller, LookupInput input,
                    Callback<std::vector<std::string>> done) {
-  std::shared_ptr<const policy::Policy> policy = this->policy();
-  const policy::Principal* who = policy->FindIdentity(caller.identity);
-  audit::Event event = NewEvent(caller, who, kLookupRpc);
-  if (who == nullptr) {
-    event.rule = "unknown-identity";
-    return Refuse(std::move(event), audit::Decision::kDenied,
-                  absl::PermissionDeniedError(
-                      "identity: not known to the policy"),
-                  std::move(done));
-  }
+  std::optional<Authenticated> auth = Authenticate(caller, kLookupRpc, done);
+  if (!auth) return;
+  std::shared_ptr<const policy::Policy> policy = std::move(auth->policy);
+  const policy::Principal* who = auth->who;
+  audit::Event event = std::move(auth->event);
   if (absl::Status s = CheckText("purpose", input.purpose, kMaxPurposeBytes,
                                  /*required=*/true);
       !s.ok()) {

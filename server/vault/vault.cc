@@ -41,6 +41,9 @@ Vault::Vault(const Deps& deps, const Options& options,
       deks_(options.dek_cache_size),
       backups_(options.backup_targets, deps.ledger, options.residency_country),
       policy_(deps.policy),
+      revoked_(deps.revoked != nullptr
+                   ? deps.revoked
+                   : std::make_shared<const policy::RevocationList>()),
       maintenance_(std::make_unique<KeyMaintenance>(
           deps.store, deps.log, keys_.get(), &subjects_,
           KeyMaintenance::Options{

@@ -12,6 +12,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/audit/audit_log.h"
@@ -19,6 +20,7 @@
 #include "server/fields/field_type.h"
 #include "server/platform/clock.h"
 #include "server/platform/random.h"
+#include "server/policy/access_rules.h"
 #include "server/policy/policy.h"
 #include "server/storage/store.h"
 #include "server/vault/background.h"
@@ -38,9 +40,12 @@ namespace sandyq::vault {
 class PeriodicTask;
 
 // Who is calling: the identity the service authenticated from the caller's
-// mTLS certificate. The vault resolves it through the current policy.
+// mTLS certificate, and that certificate's serial number (upper-case hex; ""
+// if unknown). The vault resolves the identity through the current policy
+// and checks the serial against the revocation list on every call.
 struct Caller {
   std::string identity;
+  std::string certificate_serial = "";
 };
 
 struct TokenizeInput {
@@ -139,6 +144,17 @@ struct RetentionResult {
   int skipped_for_holds = 0;
 };
 
+// What a policy reload put in force.
+struct ReloadInfo {
+  size_t identities = 0;
+  size_t revoked_serials = 0;
+  std::string description;  // policy::AccessRules::description
+};
+
+// Loads the access rules afresh (the policy file and the revocation list);
+// InvalidArgument with every problem, line-numbered, if they are not valid.
+using AccessRulesLoader = std::function<absl::StatusOr<policy::AccessRules>()>;
+
 // The use cases of the vault (DESIGN.md §2): each call authenticates the
 // caller against the policy, validates its input, asks the policy, does the
 // crypto and storage work and records an access-log event, in that order.
@@ -165,6 +181,12 @@ class Vault {
     // Kept apart from the data; erasures are re-applied from it at open.
     // Without one, Erase is refused.
     ErasureLedger* ledger = nullptr;
+    // Client-certificate serials refused whatever the policy says (null:
+    // none).
+    std::shared_ptr<const policy::RevocationList> revoked = nullptr;
+    // Where ReloadPolicy reads new rules from (the files of the config).
+    // Without one, ReloadPolicy is refused.
+    AccessRulesLoader load_access_rules = nullptr;
   };
   struct Options {
     std::string residency_country = "KZ";
@@ -287,8 +309,21 @@ class Vault {
   // Admin.Backup: a backup under `dir` (a configured target).
   void Backup(const Caller& caller, std::string dir, Callback<BackupInfo> done);
 
-  // Swaps in a new policy; calls already running keep the one they started
-  // with.
+  // Admin.ReloadPolicy (policy_admin): loads the policy and the revocation
+  // list with deps.load_access_rules and, if both are valid, puts them in
+  // force together: the next call of every caller, on any connection, is
+  // checked against them; calls already running finish under the old ones.
+  // If either is invalid nothing changes and the call fails with the
+  // loader's status (InvalidArgument listing every problem, line-numbered).
+  // Every reload, accepted or rejected, is recorded; an accepted one is
+  // recorded before it takes effect, and takes effect before `done` runs.
+  void ReloadPolicy(const Caller& caller, Callback<ReloadInfo> done);
+  // The same reload on SIGHUP: no caller to authorize; recorded as done by
+  // "sandyqd".
+  void ReloadPolicyOnSignal(Callback<ReloadInfo> done);
+
+  // Swaps in a new policy, keeping the revocation list; calls already
+  // running keep the one they started with.
   void SetPolicy(std::shared_ptr<const policy::Policy> policy);
   std::shared_ptr<const policy::Policy> policy() const;
 
@@ -335,6 +370,29 @@ class Vault {
 
   audit::Event NewEvent(const Caller& caller, const policy::Principal* who,
                         absl::string_view rpc) const;
+
+  // A caller resolved under the rules in force.
+  struct Authenticated {
+    std::shared_ptr<const policy::Policy> policy;
+    const policy::Principal* who;  // owned by `policy`; never null
+    audit::Event event;            // NewEvent() for the call
+  };
+  // Authenticates `caller` for `rpc`: refuses a certificate on the
+  // revocation list (UNAUTHENTICATED, rule "revoked-certificate") and an
+  // identity the policy does not know (PERMISSION_DENIED, rule
+  // "unknown-identity"). On refusal records the event, calls `done` and
+  // returns nullopt. While serials are revoked, a caller whose serial is
+  // unknown is refused too (fail closed).
+  template <typename T>
+  std::optional<Authenticated> Authenticate(const Caller& caller,
+                                            absl::string_view rpc,
+                                            Callback<T>& done,
+                                            std::string subject_hash = "");
+  // ReloadPolicy and ReloadPolicyOnSignal: `event` is the authorized
+  // reload's event, completed here; `by` says who asked, for the log ("by <identity>", "on SIGHUP").
+  void Reload(audit::Event event, std::string by, Callback<ReloadInfo> done);
+  // Puts `rules` in force unless a later load's rules already are.
+  void InstallRules(uint64_t load, policy::AccessRules rules);
   // Resolves the caller and asks `decide`; on refusal records the event and
   // calls `done`, returning nullopt.
   template <typename T>
@@ -353,8 +411,15 @@ class Vault {
   mutable DekCache deks_;
   Backups backups_;
 
+  // The access rules in force: swapped together on a reload.
   mutable absl::Mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_ ABSL_GUARDED_BY(policy_mu_);
+  std::shared_ptr<const policy::RevocationList> revoked_
+      ABSL_GUARDED_BY(policy_mu_);
+  // Reloads started, and the one whose rules are in force (0: those given
+  // at open), so a slow reload never replaces a later one's rules.
+  uint64_t loads_started_ ABSL_GUARDED_BY(policy_mu_) = 0;
+  uint64_t load_in_force_ ABSL_GUARDED_BY(policy_mu_) = 0;
 
   // Tokens handed out by ReserveToken whose records are not yet durable: a
   // candidate is reserved before the store is checked, so two calls can
@@ -383,14 +448,33 @@ inline absl::Status NotRecorded(const absl::Status& write_status) {
 }
 
 template <typename T>
-std::optional<audit::Event> Vault::Authorize(
-    const Caller& caller, absl::string_view rpc,
-    policy::Decision (policy::Policy::*decide)(const policy::Principal&) const,
-    Callback<T>& done, std::string subject_hash) {
-  std::shared_ptr<const policy::Policy> policy = this->policy();
+std::optional<Vault::Authenticated> Vault::Authenticate(
+    const Caller& caller, absl::string_view rpc, Callback<T>& done,
+    std::string subject_hash) {
+  std::shared_ptr<const policy::Policy> policy;
+  std::shared_ptr<const policy::RevocationList> revoked;
+  {
+    absl::MutexLock lock(&policy_mu_);
+    policy = policy_;
+    revoked = revoked_;
+  }
   const policy::Principal* who = policy->FindIdentity(caller.identity);
   audit::Event event = NewEvent(caller, who, rpc);
   event.subject_hash = std::move(subject_hash);
+  if (!revoked->empty() && (caller.certificate_serial.empty() ||
+                            revoked->Contains(caller.certificate_serial))) {
+    const bool unknown = caller.certificate_serial.empty();
+    event.rule = unknown ? "revoked-certificate: serial unknown"
+                         : absl::StrCat("revoked-certificate: serial ",
+                                        caller.certificate_serial);
+    Refuse(std::move(event), audit::Decision::kDenied,
+           absl::UnauthenticatedError(
+               unknown ? "certificate: its serial cannot be read, and "
+                         "revoked certificates are refused"
+                       : "certificate: revoked; the service needs a new one"),
+           std::move(done));
+    return std::nullopt;
+  }
   if (who == nullptr) {
     event.rule = "unknown-identity";
     Refuse(std::move(event), audit::Decision::kDenied,
@@ -398,7 +482,19 @@ std::optional<audit::Event> Vault::Authorize(
            std::move(done));
     return std::nullopt;
   }
-  policy::Decision decision = ((*policy).*decide)(*who);
+  return Authenticated{std::move(policy), who, std::move(event)};
+}
+
+template <typename T>
+std::optional<audit::Event> Vault::Authorize(
+    const Caller& caller, absl::string_view rpc,
+    policy::Decision (policy::Policy::*decide)(const policy::Principal&) const,
+    Callback<T>& done, std::string subject_hash) {
+  std::optional<Authenticated> auth =
+      Authenticate(caller, rpc, done, std::move(subject_hash));
+  if (!auth) return std::nullopt;
+  audit::Event event = std::move(auth->event);
+  policy::Decision decision = ((*auth->policy).*decide)(*auth->who);
   event.rule = decision.rule;
   if (!decision.allowed) {
     Refuse(std::move(event), audit::Decision::kDenied, decision.ToStatus(),

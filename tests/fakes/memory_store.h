@@ -11,7 +11,9 @@ namespace sandyq::testing {
 
 // An in-memory storage::Store with the same contract, for unit tests of the
 // code above storage. FailWrites() makes every later Write fail (disk full,
-// I/O error) without applying anything. Thread-safe.
+// I/O error) without applying anything; HoldSyncs() makes SyncWal block (a
+// slow disk) until ReleaseSyncs(), so callers can hold calls in flight.
+// Thread-safe.
 class MemoryStore final : public storage::Store {
  public:
   absl::StatusOr<std::string> Get(storage::Table table,
@@ -80,6 +82,12 @@ class MemoryStore final : public storage::Store {
 
   absl::Status SyncWal() override {
     absl::MutexLock lock(&mu_);
+    if (hold_syncs_) {
+      ++held_syncs_;
+      mu_.Await(absl::Condition(
+          +[](bool* held) { return !*held; }, &hold_syncs_));
+      --held_syncs_;
+    }
     if (!fail_syncs_with_.ok()) return fail_syncs_with_;
     ++wal_syncs_;
     unsynced_writes_ = 0;
@@ -104,6 +112,21 @@ class MemoryStore final : public storage::Store {
   void FailSyncs(absl::Status status) {
     absl::MutexLock lock(&mu_);
     fail_syncs_with_ = std::move(status);
+  }
+  // Later SyncWal calls block until ReleaseSyncs().
+  void HoldSyncs() {
+    absl::MutexLock lock(&mu_);
+    hold_syncs_ = true;
+  }
+  void ReleaseSyncs() {
+    absl::MutexLock lock(&mu_);
+    hold_syncs_ = false;
+  }
+  // Waits until a SyncWal call is blocked by HoldSyncs().
+  void AwaitHeldSync() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* held) { return *held > 0; }, &held_syncs_));
   }
   // Overwrites a stored value directly, bypassing every layer (tampering).
   void Poke(storage::Table table, const std::string& key, std::string value) {
@@ -149,6 +172,8 @@ class MemoryStore final : public storage::Store {
   absl::Status fail_syncs_with_ ABSL_GUARDED_BY(mu_);
   int wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
   int unsynced_writes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool hold_syncs_ ABSL_GUARDED_BY(mu_) = false;
+  int held_syncs_ ABSL_GUARDED_BY(mu_) = 0;  // SyncWal calls blocked now
 };
 
 }  // namespace sandyq::testing

@@ -190,8 +190,16 @@ ServerProcess::~ServerProcess() {
 }
 
 int ServerProcess::Stop(int signal) {
+  Signal(signal);
+  return Wait();
+}
+
+void ServerProcess::Signal(int signal) const {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+int ServerProcess::Wait() {
   if (pid_ <= 0) return -1;
-  kill(pid_, signal);
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;

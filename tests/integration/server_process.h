@@ -36,6 +36,10 @@ class ServerProcess {
   // Sends `signal` and waits for the process; returns its exit status as
   // from waitpid (use WIFEXITED etc.).
   int Stop(int signal);
+  // Sends `signal` and returns at once (SIGHUP; SIGTERM under load).
+  void Signal(int signal) const;
+  // Waits for the process to exit; its status as from waitpid.
+  int Wait();
 
   // A client for `identity` using `pki_dir` (default: <data_dir>/pki).
   absl::StatusOr<std::unique_ptr<client::Client>> ClientFor(

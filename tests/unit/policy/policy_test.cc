@@ -375,6 +375,39 @@ TEST_F(SamplePolicyTest, OnlyKeyadminAdministersKeys) {
   }
 }
 
+TEST_F(SamplePolicyTest, OnlyKeyadminReloadsThePolicy) {
+  for (const ExpectedIdentity& identity : ExpectedIdentities()) {
+    SCOPED_TRACE(identity.name);
+    const Decision decision = policy_->PolicyAdmin(Who(identity.name));
+    const bool expected = identity.name == "keyadmin";
+    EXPECT_EQ(decision.allowed, expected);
+    if (expected) {
+      EXPECT_EQ(decision.rule, "keyadmin/policy_admin");
+    } else {
+      EXPECT_EQ(decision.code, absl::StatusCode::kPermissionDenied);
+      EXPECT_EQ(decision.message,
+                absl::StrCat(identity.name, " may not reload the policy"));
+    }
+  }
+}
+
+TEST(PolicyAdminTest, OnlyARoleWithPolicyAdminReloads) {
+  absl::StatusOr<std::shared_ptr<const Policy>> policy = Policy::Parse(
+      "roles { name: \"ops\" policy_admin: true }\n"
+      "roles { name: \"keys\" key_admin: true backup: true }\n"
+      "identities { name: \"ops\" organisation: \"o\" country: \"KZ\" "
+      "roles: \"ops\" }\n"
+      "identities { name: \"keys\" organisation: \"o\" country: \"KZ\" "
+      "roles: \"keys\" }\n",
+      "p.textproto");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ((*policy)->PolicyAdmin(*(*policy)->FindIdentity("ops")).rule,
+            "ops/policy_admin");
+  EXPECT_FALSE((*policy)->KeyAdmin(*(*policy)->FindIdentity("ops")).allowed);
+  // Key and backup rights do not imply it.
+  EXPECT_FALSE((*policy)->PolicyAdmin(*(*policy)->FindIdentity("keys")).allowed);
+}
+
 // The cells the issue names, spelled out.
 
 TEST_F(SamplePolicyTest, SupportSeesPhoneMaskedAndNameInFull) {
