@@ -40,6 +40,7 @@ Vault::Vault(const Deps& deps, const Options& options,
       keys_(std::move(keys)),
       deks_(options.dek_cache_size),
       backups_(options.backup_targets, deps.ledger, options.residency_country),
+      limiter_(deps.clock),
       policy_(deps.policy),
       maintenance_(std::make_unique<KeyMaintenance>(
           deps.store, deps.log, keys_.get(), &subjects_,
@@ -106,6 +107,10 @@ void Vault::SetPolicy(std::shared_ptr<const policy::Policy> policy) {
 std::shared_ptr<const policy::Policy> Vault::policy() const {
   absl::MutexLock lock(&policy_mu_);
   return policy_;
+}
+
+std::vector<RevealLimiter::IdentityStats> Vault::RevealStats() const {
+  return limiter_.Stats();
 }
 
 audit::Event Vault::NewEvent(const Caller& caller,

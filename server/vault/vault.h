@@ -27,6 +27,7 @@
 #include "server/vault/erasure_ledger.h"
 #include "server/vault/key_maintenance.h"
 #include "server/vault/key_manager.h"
+#include "server/vault/reveal_limiter.h"
 #include "server/vault/sequencer.h"
 
 namespace sandyq::internal::v1 {
@@ -288,9 +289,14 @@ class Vault {
   void Backup(const Caller& caller, std::string dir, Callback<BackupInfo> done);
 
   // Swaps in a new policy; calls already running keep the one they started
-  // with.
+  // with. Its rate limits and alarm thresholds apply from the next reveal.
   void SetPolicy(std::shared_ptr<const policy::Policy> policy);
   std::shared_ptr<const policy::Policy> policy() const;
+
+  // Per identity seen so far: reveals refused over a rate limit and
+  // bulk-extraction alarms raised, as totals since start (counters for a
+  // metrics exporter; server/vault/reveal_limiter.h).
+  std::vector<RevealLimiter::IdentityStats> RevealStats() const;
 
  private:
   struct TokenizeItem;
@@ -352,6 +358,8 @@ class Vault {
   KeyedSequencer subjects_;
   mutable DekCache deks_;
   Backups backups_;
+  // Rate limits and bulk-extraction alarms of the reveal paths.
+  mutable RevealLimiter limiter_;
 
   mutable absl::Mutex policy_mu_;
   std::shared_ptr<const policy::Policy> policy_ ABSL_GUARDED_BY(policy_mu_);
