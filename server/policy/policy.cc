@@ -1,5 +1,7 @@
 #include "server/policy/policy.h"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
@@ -23,6 +25,14 @@ using ::google::protobuf::TextFormat;
 
 constexpr size_t kMaxNameLength = 64;
 constexpr size_t kMaxQuotedLength = 64;
+
+// Bounds on rate limits and alarms: beyond them a value is a typo, and the
+// subjects of one alarm window are held in memory.
+constexpr double kMaxPerSecond = 1e6;
+constexpr uint32_t kMaxBurst = 1000000;
+constexpr uint32_t kMaxAlarmSubjects = 1000000;
+constexpr absl::Duration kMinAlarmWindow = absl::Seconds(1);
+constexpr absl::Duration kMaxAlarmWindow = absl::Hours(7 * 24);
 
 constexpr absl::string_view kDefaultDenyRule = "default-deny";
 constexpr absl::string_view kJustificationRequiredRule =
@@ -121,6 +131,37 @@ std::set<FieldType> ReadTypeSet(const v1::TypeSet& set, absl::string_view path,
     types.insert(fields::kAllFieldTypes.begin(), fields::kAllFieldTypes.end());
   }
   return types;
+}
+
+// Lays the thresholds set in `in` (at `path`) over `out`; fields left out
+// keep what `out` has.
+void ReadAlarms(const v1::ExtractionAlarms& in, absl::string_view path,
+                AlarmThresholds& out, Problems& problems) {
+  if (in.has_denials()) out.denials = in.denials();
+  if (in.has_subjects()) {
+    if (in.subjects() > kMaxAlarmSubjects) {
+      problems.Add(absl::StrCat(path, ".subjects"),
+                   absl::StrCat("want at most ", kMaxAlarmSubjects,
+                                " (a window's subjects are kept in memory)"));
+    } else {
+      out.subjects = in.subjects();
+    }
+  }
+  auto window = [&](const std::string& text, absl::string_view field,
+                    absl::Duration& to) {
+    if (text.empty()) return;
+    absl::StatusOr<absl::Duration> d = platform::ParseDuration(text);
+    if (!d.ok() || *d < kMinAlarmWindow || *d > kMaxAlarmWindow) {
+      problems.Add(absl::StrCat(path, ".", field),
+                   absl::StrCat("want a duration from 1s to 7d, e.g. \"1m\", "
+                                "got ",
+                                Quote(text)));
+      return;
+    }
+    to = *d;
+  };
+  window(in.denials_window(), "denials_window", out.denials_window);
+  window(in.subjects_window(), "subjects_window", out.subjects_window);
 }
 
 Decision Allow(std::string rule, enum Reveal reveal = Reveal::kDeny) {
@@ -262,6 +303,10 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
     if (inserted) policy->roles_.emplace(role.name, std::move(role));
   }
 
+  // Alarm thresholds for every identity.
+  AlarmThresholds policy_alarms;
+  ReadAlarms(proto.alarms(), "alarms", policy_alarms, problems);
+
   // Identities.
   if (proto.identities_size() == 0) {
     problems.Add("identities", "at least one identity is required");
@@ -295,6 +340,61 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Parse(
       }
       principal.roles.push_back(role);
     }
+    std::map<std::string, int, std::less<>> limit_index;  // by purpose
+    for (int j = 0; j < in.reveal_limits_size(); ++j) {
+      const v1::RevealLimit& limit = in.reveal_limits(j);
+      const std::string limit_path =
+          absl::StrCat(path, ".reveal_limits[", j, "]");
+      if (!limit.purpose().empty()) {
+        check_purpose(limit.purpose(), absl::StrCat(limit_path, ".purpose"));
+      }
+      if (const auto [first, inserted] = limit_index.emplace(limit.purpose(), j);
+          !inserted) {
+        problems.Add(
+            absl::StrCat(limit_path, ".purpose"),
+            absl::StrCat("a second limit for ",
+                         limit.purpose().empty()
+                             ? std::string("every purpose together")
+                             : absl::StrCat("purpose ", Quote(limit.purpose())),
+                         " (first at ", path, ".reveal_limits[", first->second,
+                         "])"));
+      }
+      // Written so that NaN fails too.
+      const bool rate_ok =
+          limit.per_second() >= 0 && limit.per_second() <= kMaxPerSecond;
+      if (!rate_ok) {
+        problems.Add(absl::StrCat(limit_path, ".per_second"),
+                     absl::StrCat("want reveals per second from 0 to ",
+                                  static_cast<int64_t>(kMaxPerSecond), ", got ",
+                                  limit.per_second()));
+      }
+      if (limit.burst() > kMaxBurst) {
+        problems.Add(absl::StrCat(limit_path, ".burst"),
+                     absl::StrCat("want at most ", kMaxBurst));
+      } else if (limit.burst() > 0 && limit.per_second() == 0) {
+        problems.Add(absl::StrCat(limit_path, ".burst"),
+                     "needs per_second (the rate that refills it)");
+      }
+      if (limit.per_second() == 0 && limit.per_day() == 0) {
+        problems.Add(limit_path, "give per_second, per_day or both");
+      }
+      RevealLimit resolved;
+      resolved.purpose = limit.purpose();
+      if (rate_ok && limit.per_second() > 0) {
+        resolved.per_second = limit.per_second();
+        resolved.burst =
+            limit.burst() > 0
+                ? limit.burst()
+                : static_cast<uint32_t>(std::max(
+                      1.0, std::ceil(std::min(limit.per_second(),
+                                              static_cast<double>(kMaxBurst)))));
+      }
+      resolved.per_day = limit.per_day();
+      principal.reveal_limits.push_back(std::move(resolved));
+    }
+    principal.alarms = policy_alarms;
+    ReadAlarms(in.alarms(), absl::StrCat(path, ".alarms"), principal.alarms,
+               problems);
     const auto [it, inserted] =
         policy->by_identity_.emplace(in.name(), policy->principals_.size());
     if (!inserted) {

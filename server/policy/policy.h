@@ -3,7 +3,7 @@
 
 #include <map>
 #include <memory>
-#include <optional>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -51,12 +51,33 @@ struct SubjectContext {
   std::string residency_country;        // the vault's
 };
 
+// A cap on the reveals of one identity (policy.proto RevealLimit), with its
+// defaults resolved.
+struct RevealLimit {
+  std::string purpose;    // empty: every purpose together
+  double per_second = 0;  // 0: no per-second cap
+  uint32_t burst = 0;     // >= 1 when per_second > 0
+  uint64_t per_day = 0;   // 0: no daily cap
+};
+
+// When an identity's reveals raise a bulk-extraction alarm (policy.proto
+// ExtractionAlarms), resolved: identity, then policy, then these defaults.
+// A zero threshold turns its alarm off.
+struct AlarmThresholds {
+  uint32_t denials = 50;
+  absl::Duration denials_window = absl::Minutes(1);
+  uint32_t subjects = 1000;
+  absl::Duration subjects_window = absl::Hours(1);
+};
+
 // A known caller, resolved from its certificate identity.
 struct Principal {
   std::string identity;
   std::string organisation;
   std::string country;  // ISO 3166-1 alpha-2
   std::vector<std::string> roles;
+  std::vector<RevealLimit> reveal_limits;  // at most one per purpose and ""
+  AlarmThresholds alarms;
 };
 
 enum class Reveal { kDeny, kMasked, kFull };

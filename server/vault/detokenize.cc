@@ -1,6 +1,8 @@
 // Tokenizer.Detokenize, Tokenizer.DetokenizeBatch and Tokenizer.Lookup.
 
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -71,14 +73,23 @@ void Vault::DetokenizeMany(const Caller& caller,
   auto items = std::make_shared<std::vector<RevealItem>>(inputs.size());
   std::vector<audit::Event> events;
   events.reserve(inputs.size());
+  // For the bulk-extraction alarms: views into *items, which stays put.
+  uint64_t denied = 0;
+  std::vector<absl::string_view> revealed_subjects;
   for (size_t i = 0; i < inputs.size(); ++i) {
     RevealItem& item = (*items)[i];
     item.input = std::move(inputs[i]);
     item.event = NewEvent(caller, who, rpc);
     RevealOne(*policy, *who, item);
     item.event.code = static_cast<int>(item.result.status().code());
+    if (item.event.decision == audit::Decision::kDenied) {
+      ++denied;
+    } else if (item.result.ok()) {
+      revealed_subjects.push_back(item.event.subject_hash);
+    }
     events.push_back(item.event);
   }
+  limiter_.Observe(*who, denied, revealed_subjects);
   deps_.log->Commit(
       {}, std::move(events),
       [items, done = std::move(done)](absl::Status written) mutable {
@@ -214,6 +225,18 @@ void Vault::RevealOne(const policy::Policy& policy,
                   absl::NotFoundError("token: the value was destroyed after "
                                       "its retention period"));
   }
+  const std::string granted_rule =
+      conditions.rule.empty()
+          ? decision.rule
+          : absl::StrCat(decision.rule, "; ", conditions.rule);
+  // Last, so that only a value about to be revealed uses up the identity's
+  // budget; an over-limit item reveals nothing.
+  if (std::optional<RevealLimiter::Refusal> limited =
+          limiter_.Acquire(who, in.purpose)) {
+    return refuse(audit::Decision::kDenied,
+                  absl::StrCat(granted_rule, "; ", limited->rule),
+                  std::move(limited->status));
+  }
   absl::StatusOr<std::shared_ptr<const crypto::Aead>> aead =
       SubjectAead(*keys_->keyring(), record.subject_hash(),
                   subject.kek_version(), subject.wrapped_dek());
@@ -232,9 +255,7 @@ void Vault::RevealOne(const policy::Policy& policy,
   const bool masked = decision.reveal == policy::Reveal::kMasked;
   event.decision = masked ? audit::Decision::kRevealedMasked
                           : audit::Decision::kRevealedFull;
-  event.rule = conditions.rule.empty()
-                   ? decision.rule
-                   : absl::StrCat(decision.rule, "; ", conditions.rule);
+  event.rule = granted_rule;
   item.result = Revealed{
       .value = masked ? fields::Mask(*type, *plaintext) : std::move(*plaintext),
       .type = *type,
@@ -279,10 +300,20 @@ void Vault::Lookup(const Caller& caller, LookupInput input,
   policy::Decision decision = policy->Lookup(*who, input.purpose, *type);
   if (!decision.allowed) {
     event.rule = decision.rule;
+    limiter_.Observe(*who, /*denied=*/1, {});
     return Refuse(std::move(event), audit::Decision::kDenied,
                   decision.ToStatus(), std::move(done));
   }
   event.rule = decision.rule;
+  // A lookup tells whether a person's value is held: it counts as one
+  // reveal, taken before the index is read.
+  if (std::optional<RevealLimiter::Refusal> limited =
+          limiter_.Acquire(*who, input.purpose)) {
+    event.rule = absl::StrCat(decision.rule, "; ", limited->rule);
+    limiter_.Observe(*who, /*denied=*/1, {});
+    return Refuse(std::move(event), audit::Decision::kDenied,
+                  std::move(limited->status), std::move(done));
+  }
 
   const std::string prefix =
       keys::BlindIndexPrefix(keys_->BlindIndex(*type, normalized->search_key));
@@ -327,6 +358,13 @@ void Vault::Lookup(const Caller& caller, LookupInput input,
     events.push_back(std::move(per_token));
     tokens.push_back(std::move(token));
   }
+  std::vector<absl::string_view> found_subjects;
+  for (const audit::Event& e : events) {
+    if (e.decision == audit::Decision::kAllowed) {
+      found_subjects.push_back(e.subject_hash);
+    }
+  }
+  limiter_.Observe(*who, /*denied=*/0, found_subjects);
   if (events.empty()) {
     event.decision = audit::Decision::kAllowed;
     events.push_back(std::move(event));

@@ -40,6 +40,7 @@ Vault::Vault(const Deps& deps, const Options& options,
       keys_(std::move(keys)),
       deks_(options.dek_cache_size),
       backups_(options.backup_targets, deps.ledger, options.residency_country),
+      limiter_(deps.clock),
       policy_(deps.policy),
       revoked_(deps.revoked != nullptr
                    ? deps.revoked
@@ -109,6 +110,10 @@ void Vault::SetPolicy(std::shared_ptr<const policy::Policy> policy) {
 std::shared_ptr<const policy::Policy> Vault::policy() const {
   absl::MutexLock lock(&policy_mu_);
   return policy_;
+}
+
+std::vector<RevealLimiter::IdentityStats> Vault::RevealStats() const {
+  return limiter_.Stats();
 }
 
 audit::Event Vault::NewEvent(const Caller& caller,

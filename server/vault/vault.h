@@ -29,6 +29,7 @@
 #include "server/vault/erasure_ledger.h"
 #include "server/vault/key_maintenance.h"
 #include "server/vault/key_manager.h"
+#include "server/vault/reveal_limiter.h"
 #include "server/vault/sequencer.h"
 
 namespace sandyq::internal::v1 {
@@ -323,9 +324,15 @@ class Vault {
   void ReloadPolicyOnSignal(Callback<ReloadInfo> done);
 
   // Swaps in a new policy, keeping the revocation list; calls already
-  // running keep the one they started with.
+  // running keep the one they started with. Its rate limits and alarm
+  // thresholds apply from the next reveal.
   void SetPolicy(std::shared_ptr<const policy::Policy> policy);
   std::shared_ptr<const policy::Policy> policy() const;
+
+  // Per identity seen so far: reveals refused over a rate limit and
+  // bulk-extraction alarms raised, as totals since start (counters for a
+  // metrics exporter; server/vault/reveal_limiter.h).
+  std::vector<RevealLimiter::IdentityStats> RevealStats() const;
 
  private:
   struct TokenizeItem;
@@ -410,6 +417,8 @@ class Vault {
   KeyedSequencer subjects_;
   mutable DekCache deks_;
   Backups backups_;
+  // Rate limits and bulk-extraction alarms of the reveal paths.
+  mutable RevealLimiter limiter_;
 
   // The access rules in force: swapped together on a reload.
   mutable absl::Mutex policy_mu_;
