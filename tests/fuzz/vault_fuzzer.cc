@@ -1,18 +1,21 @@
 // The request handlers end to end (server/vault/): a fresh in-process vault
 // per input (tests/fuzz/vault_harness.h) receives a sequence of Tokenize,
-// TokenizeBatch, Detokenize, DetokenizeBatch and Lookup calls decoded from
-// the input, from any identity, with any subject, type number, value,
-// source, purpose, justification and token: known good ones, synthetic
-// values with hostile changes (NUL, control characters, broken UTF-8,
-// oversized), and raw fuzz bytes.
+// TokenizeBatch, Detokenize, DetokenizeBatch and Lookup calls, and the
+// Subjects calls that change what they see (Rectify, RecordConsent, Block,
+// Unblock, SetHold, ReleaseHold, Report), decoded from the input: from any
+// identity, with any subject, type number, value, source, purpose,
+// justification and token; known good ones, synthetic values with hostile
+// changes (NUL, control characters, broken UTF-8, oversized), and raw fuzz
+// bytes.
 //
 // Checks, for every call: the callback comes exactly once; a refusal has a
 // code a caller can act on (never INTERNAL, DATA_LOSS, UNKNOWN or
 // UNAVAILABLE: the store is healthy here) and a message that does not echo
-// the value; a new token reveals its normalized value; a reveal of a known
-// token is its value (or its mask); nothing reveals or finds a token that
-// was never issued. After the calls, every baseline value is still there
-// unchanged and the access log verifies.
+// the value; a new token reveals its normalized value, and a token is only
+// ever issued again for the same value; a reveal of a known token is its
+// value (or its mask); nothing reveals, finds or reports a token that was
+// never issued. After the calls, every baseline value is still there
+// (changed only by a Rectify that succeeded) and the access log verifies.
 
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -58,7 +61,7 @@ class Session {
 
   void Run() {
     for (int op = 0; op < 12 && in_.remaining_bytes() > 0; ++op) {
-      switch (in_.ConsumeIntegralInRange<int>(0, 4)) {
+      switch (in_.ConsumeIntegralInRange<int>(0, 8)) {
         case 0:
           Tokenize();
           break;
@@ -73,6 +76,18 @@ class Session {
           break;
         case 4:
           Lookup();
+          break;
+        case 5:
+          Rectify();
+          break;
+        case 6:
+          RecordConsent();
+          break;
+        case 7:
+          BlockOrHold();
+          break;
+        case 8:
+          Report();
           break;
       }
     }
@@ -348,7 +363,102 @@ class Session {
     }
   }
 
-  // Nothing stored before is lost or changed, and the log still verifies.
+  // Subjects.Rectify: a new value behind a token.
+  void Rectify() {
+    const std::string identity = Identity();
+    const std::string token = Token();
+    const Arg value = Value();
+    const std::string reason = Pick({"rectified on request"}, 600);
+    absl::StatusOr<bool> rectified =
+        Await<bool>([&](vault::Callback<bool> done) {
+          instance_.vault().Rectify({identity}, token, value.text, reason,
+                                    std::move(done));
+        });
+    if (!rectified.ok()) {
+      CheckRefusal(rectified.status(), value);
+      return;
+    }
+    auto it = known_.find(token);
+    SANDYQ_FUZZ_CHECK(it != known_.end());
+    absl::StatusOr<fields::Normalized> normalized = fields::Normalize(
+        it->second.type, value.text, instance_.normalize_options());
+    SANDYQ_FUZZ_CHECK(normalized.ok());
+    it->second.value = normalized->value;
+    absl::StatusOr<vault::Revealed> revealed =
+        Reveal("dpo", token, "subject_access_request");
+    SANDYQ_FUZZ_CHECK(revealed.ok() && revealed->value == normalized->value);
+  }
+
+  void RecordConsent() {
+    const std::string identity = Identity();
+    vault::ConsentInput input{.subject_id = Subject(),
+                              .purpose = Purpose(),
+                              .granted = in_.ConsumeBool(),
+                              .cross_border = in_.ConsumeBool(),
+                              .policy_version = Pick({"v1"}, 100),
+                              .channel = Pick({"web-form"}, 100)};
+    absl::StatusOr<absl::Time> recorded =
+        Await<absl::Time>([&](vault::Callback<absl::Time> done) {
+          instance_.vault().RecordConsent({identity}, std::move(input),
+                                          std::move(done));
+        });
+    if (!recorded.ok()) CheckRefusal(recorded.status(), {});
+  }
+
+  // Subjects.Block / Unblock / SetHold / ReleaseHold.
+  void BlockOrHold() {
+    const std::string identity = Identity();
+    const std::string subject = Subject();
+    const std::string reason = Pick({"on request"}, 600);
+    absl::Status status;
+    switch (in_.ConsumeIntegralInRange<int>(0, 3)) {
+      case 0:
+      case 1: {
+        const bool block = in_.ConsumeBool();
+        status = Await<bool>([&](vault::Callback<bool> done) {
+                   instance_.vault().SetBlocked({identity}, subject, reason,
+                                                block, std::move(done));
+                 }).status();
+        break;
+      }
+      case 2:
+        status = Await<std::string>([&](vault::Callback<std::string> done) {
+                   instance_.vault().SetHold({identity}, subject, reason,
+                                             std::move(done));
+                 }).status();
+        break;
+      case 3: {
+        const std::string hold_id = Pick({""}, 80);
+        status = Await<bool>([&](vault::Callback<bool> done) {
+                   instance_.vault().ReleaseHold({identity}, subject, reason,
+                                                 hold_id, std::move(done));
+                 }).status();
+        break;
+      }
+    }
+    if (!status.ok()) CheckRefusal(status, {});
+  }
+
+  void Report() {
+    const std::string identity = Identity();
+    const std::string subject = Subject();
+    absl::StatusOr<vault::SubjectReport> report =
+        Await<vault::SubjectReport>(
+            [&](vault::Callback<vault::SubjectReport> done) {
+              instance_.vault().Report({identity}, subject, std::move(done));
+            });
+    if (!report.ok()) {
+      CheckRefusal(report.status(), {});
+      return;
+    }
+    for (const vault::SubjectReport::Field& f : report->fields) {
+      auto it = known_.find(f.token);
+      SANDYQ_FUZZ_CHECK(it != known_.end() && it->second.type == f.type);
+    }
+  }
+
+  // Nothing stored before is lost or changed (but by Rectify), and the log
+  // still verifies.
   void CheckNothingLost() {
     const std::vector<BaselineValue>& baseline = VaultInstance::Baseline();
     const size_t max = VaultInstance::Options().max_batch_items;
@@ -368,7 +478,8 @@ class Session {
       for (size_t i = 0; i < batch.size(); ++i) {
         const absl::StatusOr<vault::Revealed>& revealed = (*results)[i];
         SANDYQ_FUZZ_CHECK(revealed.ok());
-        SANDYQ_FUZZ_CHECK(revealed->value == baseline[start + i].normalized &&
+        SANDYQ_FUZZ_CHECK(revealed->value ==
+                              known_.at(baseline[start + i].token).value &&
                           !revealed->masked);
       }
     }
