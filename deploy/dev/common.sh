@@ -15,6 +15,11 @@ SANDYQ_PACKAGES=(
   softhsm2 libp11-kit-dev
 )
 
+# Only for deploy/dev/test: the libFuzzer targets (tests/fuzz/run) build
+# with clang 14; libclang-rt-14-dev holds the libFuzzer, ASan and UBSan
+# runtimes, llvm-14 the symbolizer for readable stack traces.
+SANDYQ_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
+
 sandyq_as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }

@@ -11,6 +11,7 @@
 #include "grpcpp/server_builder.h"
 #include "server/platform/log.h"
 #include "server/service/audit_service.h"
+#include "server/service/decode_errors.h"
 #include "server/service/key_admin_service.h"
 #include "server/service/subjects_service.h"
 #include "server/service/tokenizer_service.h"
@@ -65,6 +66,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.RegisterService(&server->services_->admin);
   // Values are small; refuse oversized messages before they are parsed.
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
+  // Requests that do not decode get INVALID_ARGUMENT naming the rule.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<DecodeErrorInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat(

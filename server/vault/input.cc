@@ -1,5 +1,6 @@
 #include "server/vault/input.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace sandyq::vault {
@@ -66,6 +67,15 @@ absl::Status CheckText(absl::string_view field, absl::string_view text,
     i += n;
   }
   return absl::OkStatus();
+}
+
+std::string LoggedIdentity(absl::string_view identity) {
+  if (CheckText("identity", identity, kMaxIdentityBytes, /*required=*/false)
+          .ok()) {
+    return std::string(identity);
+  }
+  return absl::StrCat("invalid:",
+                      absl::CHexEscape(identity.substr(0, kMaxIdentityBytes)));
 }
 
 }  // namespace sandyq::vault

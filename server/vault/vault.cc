@@ -120,7 +120,7 @@ audit::Event Vault::NewEvent(const Caller& caller,
                              const policy::Principal* who,
                              absl::string_view rpc) const {
   audit::Event event;
-  event.identity = caller.identity;
+  event.identity = LoggedIdentity(caller.identity);
   event.rpc = std::string(rpc);
   if (who != nullptr) {
     event.organisation = who->organisation;

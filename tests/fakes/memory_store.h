@@ -30,6 +30,18 @@ class MemoryStore final : public storage::Store {
     absl::MutexLock lock(&mu_);
     ++writes_;
     if (!fail_with_.ok()) return fail_with_;
+    // Counters that do not decode (a tampered store) fail the whole batch
+    // before anything is applied; RocksDB's merge reports them as
+    // corruption.
+    for (const auto& op : batch.ops()) {
+      if (op.kind != storage::WriteBatch::Kind::kAdd) continue;
+      const auto& t = tables_[static_cast<int>(op.table)];
+      auto it = t.find(op.key);
+      if (!storage::DecodeCounter(op.value) ||
+          (it != t.end() && !storage::DecodeCounter(it->second))) {
+        return absl::DataLossError("counter does not decode");
+      }
+    }
     if (options.sync) {
       ++synced_writes_;
       unsynced_writes_ = 0;
@@ -47,8 +59,11 @@ class MemoryStore final : public storage::Store {
           break;
         case storage::WriteBatch::Kind::kAdd: {
           auto it = t.find(op.key);
-          int64_t now = it == t.end() ? 0 : *storage::DecodeCounter(it->second);
-          t[op.key] = storage::EncodeCounter(now + *storage::DecodeCounter(op.value));
+          const uint64_t now =
+              it == t.end() ? 0 : *storage::DecodeCounter(it->second);
+          const uint64_t delta = *storage::DecodeCounter(op.value);
+          // Two's complement wrap-around, as the RocksDB merge operator.
+          t[op.key] = storage::EncodeCounter(static_cast<int64_t>(now + delta));
           break;
         }
       }

@@ -1,0 +1,140 @@
+// Regression tests for what the fuzz targets (tests/fuzz/) found in the
+// vault, each with its minimized input. Synthetic values only.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/audit/audit_log.h"
+#include "server/platform/files.h"
+#include "server/policy/policy.h"
+#include "server/vault/input.h"
+#include "server/vault/vault.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_master_key.h"
+#include "tests/fakes/fake_random.h"
+#include "tests/fakes/memory_store.h"
+#include "tests/fakes/status_matchers.h"
+
+namespace sandyq::vault {
+namespace {
+
+using ::sandyq::testing::IsOk;
+using ::sandyq::testing::StatusIs;
+
+template <typename T>
+absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
+  absl::Notification done;
+  absl::StatusOr<T> result = absl::UnknownError("callback not called");
+  start([&](absl::StatusOr<T> r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+class HostileInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::string> text =
+        platform::ReadFile("deploy/dev/policy.textproto");
+    ASSERT_THAT(text, IsOk());
+    absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
+        policy::Policy::Parse(*text, "policy.textproto");
+    ASSERT_THAT(policy, IsOk());
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
+        audit::AuditLog::Open(&store_, &clock_, {});
+    ASSERT_THAT(log, IsOk());
+    log_ = *std::move(log);
+    absl::StatusOr<std::unique_ptr<Vault>> vault =
+        Vault::Open({.store = &store_,
+                     .log = log_.get(),
+                     .master = &master_,
+                     .clock = &clock_,
+                     .random = &random_,
+                     .policy = *policy},
+                    {.background_key_maintenance = false});
+    ASSERT_THAT(vault, IsOk());
+    vault_ = *std::move(vault);
+  }
+
+  absl::StatusOr<std::string> Tokenize(const std::string& identity) {
+    return Await<std::string>([&](Callback<std::string> done) {
+      vault_->Tokenize({identity},
+                       {.subject_id = "crm:test-0001",
+                        .field_type = 2,  // iin
+                        .value = "850315300019",
+                        .source = "",
+                        .purpose = ""},
+                       std::move(done));
+    });
+  }
+
+  // Every event's identity, in log order.
+  std::vector<std::string> LoggedIdentities() {
+    std::vector<std::string> out;
+    EXPECT_THAT(log_->Query({}, [&](const audit::StoredEvent& e) {
+      out.push_back(e.event.identity);
+      return true;
+    }),
+                IsOk());
+    return out;
+  }
+
+  testing::MemoryStore store_;
+  testing::FakeClock clock_;
+  testing::FakeRandom random_;
+  testing::FakeMasterKey master_;
+  std::unique_ptr<audit::AuditLog> log_;
+  std::unique_ptr<Vault> vault_;
+};
+
+// vault_fuzzer, minimized: a call from an identity of bytes that are not
+// UTF-8 (0xb4 repeated; a certificate CN or URI SAN can hold any bytes).
+// The refused call's event carried the identity verbatim in a proto3 string
+// field, which protobuf then refused to parse: Audit.Verify reported the
+// chain broken and Audit.Query stopped at that event.
+TEST_F(HostileInputTest, IdentityThatIsNotUtf8KeepsTheLogReadable) {
+  const std::string identity(6, '\xb4');
+  EXPECT_THAT(Tokenize(identity),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  absl::StatusOr<audit::AuditLog::VerifyResult> verified = log_->Verify();
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_TRUE(verified->ok) << verified->reason;
+  EXPECT_EQ(LoggedIdentities().back(),
+            "invalid:\\xb4\\xb4\\xb4\\xb4\\xb4\\xb4");
+}
+
+TEST_F(HostileInputTest, IdentityWithControlCharactersOrOversizedIsEscaped) {
+  EXPECT_THAT(Tokenize(std::string("ops\0\n", 5)),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Tokenize(std::string(1000, 'x')),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  absl::StatusOr<audit::AuditLog::VerifyResult> verified = log_->Verify();
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_TRUE(verified->ok) << verified->reason;
+  std::vector<std::string> identities = LoggedIdentities();
+  ASSERT_GE(identities.size(), 2u);
+  EXPECT_EQ(identities[identities.size() - 2], "invalid:ops\\x00\\n");
+  EXPECT_EQ(identities.back(),
+            absl::StrCat("invalid:", std::string(kMaxIdentityBytes, 'x')));
+}
+
+TEST_F(HostileInputTest, IdentitiesThatAreTextAreLoggedAsTheyAre) {
+  EXPECT_EQ(LoggedIdentity("checkout"), "checkout");
+  EXPECT_EQ(LoggedIdentity("партнёр-kz"), "партнёр-kz");
+  EXPECT_EQ(LoggedIdentity(""), "");
+  ASSERT_THAT(Tokenize("checkout"), IsOk());
+  EXPECT_EQ(LoggedIdentities().back(), "checkout");
+}
+
+}  // namespace
+}  // namespace sandyq::vault
