@@ -138,8 +138,15 @@ std::string EscapeHelp(absl::string_view help) {
 std::string FormatValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  // Plain decimals in the usual range, so that bucket bounds read (and are
+  // selected in PromQL) as written: le="0.0001", le="65536".
+  const double magnitude = std::fabs(value);
+  const std::chars_format format =
+      value == 0 || (magnitude >= 1e-4 && magnitude < 1e21)
+          ? std::chars_format::fixed
+          : std::chars_format::scientific;
+  char buf[400];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value, format);
   if (ec != std::errc()) return absl::StrCat(value);
   return std::string(buf, end);
 }

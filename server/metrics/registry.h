@@ -58,6 +58,9 @@ class Counter {
   void Increment(uint64_t n = 1) {
     value_.fetch_add(n, std::memory_order_relaxed);
   }
+  // For collectors that mirror a count kept elsewhere (which itself never
+  // goes down while the process runs).
+  void Set(uint64_t total) { value_.store(total, std::memory_order_relaxed); }
   uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -341,7 +344,8 @@ Registry& DefaultRegistry();
 // not valid UTF-8 become U+FFFD so one bad value cannot spoil a scrape.
 std::string EscapeLabelValue(absl::string_view value);
 std::string EscapeHelp(absl::string_view help);
-// A sample value: shortest round-trip decimal, "+Inf", "-Inf" or "NaN".
+// A sample value: the shortest decimal that reads back as `value`, plain
+// from 1e-4 to 1e21 and in exponent form outside; "+Inf", "-Inf" or "NaN".
 std::string FormatValue(double value);
 
 }  // namespace sandyq::metrics

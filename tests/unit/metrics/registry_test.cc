@@ -1,6 +1,7 @@
 #include "server/metrics/registry.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <thread>
@@ -151,12 +152,18 @@ TEST(ExpositionTest, ValuesAreShortestRoundTripDecimals) {
   EXPECT_EQ(FormatValue(-3.5), "-3.5");
   EXPECT_EQ(FormatValue(0.1), "0.1");
   EXPECT_EQ(FormatValue(0.00025), "0.00025");
+  EXPECT_EQ(FormatValue(0.0001), "0.0001");
+  EXPECT_EQ(FormatValue(65536), "65536");
+  EXPECT_EQ(FormatValue(123456789012), "123456789012");
+  EXPECT_EQ(FormatValue(0.00001), "1e-05");
   EXPECT_EQ(FormatValue(1e21), "1e+21");
+  EXPECT_EQ(FormatValue(-0.0), "-0");
   EXPECT_EQ(FormatValue(std::numeric_limits<double>::infinity()), "+Inf");
   EXPECT_EQ(FormatValue(-std::numeric_limits<double>::infinity()), "-Inf");
   EXPECT_EQ(FormatValue(std::nan("")), "NaN");
-  const double third = 1.0 / 3;
-  EXPECT_EQ(std::stod(FormatValue(third)), third);
+  for (double v : {1.0 / 3, 2.0 / 3 * 1e-3, 1e300, 5e-324, 123.456e10}) {
+    EXPECT_EQ(std::strtod(FormatValue(v).c_str(), nullptr), v) << FormatValue(v);
+  }
 }
 
 // --- Gauges ---------------------------------------------------------------------
@@ -223,6 +230,9 @@ TEST(HistogramTest, BucketHelpers) {
   const std::vector<double> latency = LatencyBuckets();
   EXPECT_TRUE(std::is_sorted(latency.begin(), latency.end()));
   EXPECT_EQ(latency.front(), 0.0001);
+  Registry registry;
+  registry.AddHistogram("b", "B.", {}, latency).WithLabels({});
+  EXPECT_THAT(registry.Render(), HasSubstr("b_bucket{le=\"0.0001\"} 0\n"));
   EXPECT_EQ(latency.back(), 10);
 }
 
