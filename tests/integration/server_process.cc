@@ -27,6 +27,7 @@ namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 constexpr absl::string_view kServingPrefix = "sandyqd: serving on ";
+constexpr absl::string_view kMetricsPrefix = "sandyqd: metrics on http://";
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -108,6 +109,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       if (absl::StartsWith(line, kServingPrefix)) {
         p->address_ = std::string(absl::StripPrefix(line, kServingPrefix));
         break;
+      }
+      if (absl::StartsWith(line, kMetricsPrefix)) {
+        p->metrics_address_ = std::string(absl::StripSuffix(
+            absl::StripPrefix(line, kMetricsPrefix), "/metrics"));
       }
       continue;
     }
