@@ -19,6 +19,8 @@
 #include "server/config/config.h"
 #include "server/config/dev_vault.h"
 #include "server/crypto/master_key.h"
+#include "server/metrics/http_exporter.h"
+#include "server/metrics/registry.h"
 #include "server/platform/clock.h"
 #include "server/platform/exit_deadline.h"
 #include "server/platform/files.h"
@@ -26,6 +28,7 @@
 #include "server/platform/random.h"
 #include "server/policy/access_rules.h"
 #include "server/service/grpc_server.h"
+#include "server/service/server_metrics.h"
 #include "server/storage/store.h"
 #include "server/vault/backups.h"
 #include "server/vault/erasure_ledger.h"
@@ -73,6 +76,10 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish. The "
           "whole stop (drain, then writing out the access log and closing "
           "the store) is cut off with exit status 1 after this plus 5s.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Overrides metrics.listen of the config: host:port of the plain-HTTP "
+          "Prometheus listener (GET /metrics); port 0 picks a free one; "
+          "\"off\" for none. --dev listens on 127.0.0.1:0.");
 
 namespace sandyq {
 namespace {
@@ -218,6 +225,9 @@ int Run() {
   if (absl::GetFlag(FLAGS_unsafe_skip_sync)) {
     cfg->mutable_storage()->set_unsafe_skip_sync(true);
   }
+  if (const std::string m = absl::GetFlag(FLAGS_metrics_listen); !m.empty()) {
+    cfg->mutable_metrics()->set_listen(m == "off" ? "" : m);
+  }
   if (absl::GetFlag(FLAGS_compact)) return Compact(*cfg);
   if (absl::GetFlag(FLAGS_create_master_key)) {
     absl::StatusOr<std::unique_ptr<crypto::MasterKeyProvider>> created =
@@ -260,6 +270,9 @@ int Run() {
     return Fail(s);
   }
 
+  // Declared before what it observes, so that on every way out of Run it
+  // is destroyed after them (the log reports to it until it is gone).
+  std::unique_ptr<service::ServerMetrics> server_metrics;
   absl::StatusOr<std::unique_ptr<vault::ErasureLedger>> ledger =
       vault::ErasureLedger::Open(cfg->erasure_ledger());
   if (!ledger.ok()) return Fail(ledger.status());
@@ -296,12 +309,25 @@ int Run() {
        .backup_targets = BackupTargets(*cfg)});
   if (!vault.ok()) return Fail(vault.status());
 
+  std::unique_ptr<metrics::HttpExporter> exporter;
+  if (!cfg->metrics().listen().empty()) {
+    server_metrics = std::make_unique<service::ServerMetrics>(
+        &metrics::DefaultRegistry(), vault->get(), store->get(), log->get());
+    (*log)->SetObserver(server_metrics.get());
+    absl::StatusOr<std::unique_ptr<metrics::HttpExporter>> started =
+        metrics::HttpExporter::Start(cfg->metrics().listen(),
+                                     &metrics::DefaultRegistry());
+    if (!started.ok()) return Fail(started.status());
+    exporter = std::move(*started);
+  }
+
   absl::StatusOr<std::unique_ptr<service::GrpcServer>> server =
       service::GrpcServer::Start({.listen = cfg->listen(),
                                   .cert_pem = *cert,
                                   .key_pem = *key,
                                   .client_ca_pem = *ca,
-                                  .trust_domain = cfg->tls().trust_domain()},
+                                  .trust_domain = cfg->tls().trust_domain(),
+                                  .metrics = server_metrics.get()},
                                  vault->get());
   if (!server.ok()) return Fail(server.status());
 
@@ -309,6 +335,11 @@ int Run() {
       "residency country ", cfg->residency_country(), "; master key ",
       (*master)->Describe(), "; ", cfg->policy_file(), ": ",
       rules->description));
+  if (exporter != nullptr) {
+    // Before the serving line, so whoever waits for that has seen this.
+    std::cout << "sandyqd: metrics on http://" << exporter->address()
+              << "/metrics" << std::endl;
+  }
   // Tests and scripts wait for this line on stdout.
   std::cout << "sandyqd: serving on " << (*server)->address() << std::endl;
 
@@ -344,8 +375,10 @@ int Run() {
   (*server)->Shutdown(drain_deadline);
   (*server)->Wait();
   server->reset();
+  exporter.reset();
   vault->reset();
   log->reset();  // writes everything queued before it returns
+  server_metrics.reset();
   store->reset();
   ledger->reset();
   stop_limit.Cancel();

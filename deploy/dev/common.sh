@@ -13,6 +13,13 @@ SANDYQ_PACKAGES=(
   libphonenumber-dev libutf8proc-dev
   libgtest-dev libgmock-dev
   softhsm2 libp11-kit-dev
+  libcivetweb-dev
+)
+
+# Only the test suites need these (deploy/dev/test installs them): a real
+# Prometheus server scrapes sandyqd in the metrics end-to-end test.
+SANDYQ_TEST_PACKAGES=(
+  prometheus
 )
 
 # Only for deploy/dev/test: the libFuzzer targets (tests/fuzz/run) build

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "sandyq/internal/v1/records.pb.h"
@@ -186,6 +187,9 @@ AuditLog::~AuditLog() {
 
 void AuditLog::Commit(storage::WriteBatch data, std::vector<Event> events,
                       Done done) {
+  if (Observer* observer = observer_.load(std::memory_order_acquire)) {
+    observer->OnCommit(events);
+  }
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_ && !failed_.load()) {
@@ -354,6 +358,11 @@ void AuditLog::WriterLoop() {
     // comment), so the next group is written while this one syncs.
     absl::Status status = absl::OkStatus();
     if (!batch.empty()) status = store_->Write(batch, {.sync = false});
+    if (status.ok() && !group.empty()) {
+      if (Observer* observer = observer_.load(std::memory_order_acquire)) {
+        observer->OnGroupWritten(group.size(), head_seq_ - start_seq);
+      }
+    }
     if (!status.ok()) {
       // Nothing was written: give the sequence numbers back.
       head_seq_ = start_seq;
@@ -406,8 +415,14 @@ void AuditLog::SyncLoop() {
     if (!groups.empty()) {
       // Every group taken was written before this sync starts, so one sync
       // covers them all.
-      absl::Status status =
-          options_.sync ? store_->SyncWal() : absl::OkStatus();
+      absl::Status status = absl::OkStatus();
+      if (options_.sync) {
+        const absl::Time start = absl::Now();
+        status = store_->SyncWal();
+        if (Observer* observer = observer_.load(std::memory_order_acquire)) {
+          observer->OnSynced(absl::Now() - start, status.ok());
+        }
+      }
       if (status.ok()) {
         durable_seq_.store(groups.back().last_seq);
       } else {

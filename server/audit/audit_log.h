@@ -114,6 +114,28 @@ class AuditLog {
   // Sequence number of the last durable event (0 if none).
   uint64_t last_seq() const { return durable_seq_.load(); }
 
+  // Told what the log does, for metrics (server/service/server_metrics.h),
+  // so that this library needs none. Called on the log's threads and on
+  // committing threads, without the log's locks held: must be quick, must
+  // not block and must not call back into the log. Thread-safe.
+  class Observer {
+   public:
+    virtual ~Observer() = default;
+    // A commit of `events` was handed to Commit (on the caller's thread).
+    virtual void OnCommit(const std::vector<Event>& events) {}
+    // The writer wrote one group: `commits` commits holding `events` events
+    // (checkpoints included), in one batch, not yet synced.
+    virtual void OnGroupWritten(size_t commits, uint64_t events) {}
+    // One sync of the write-ahead log took `latency`; `ok` false if it
+    // failed. Not called when Options::sync is off.
+    virtual void OnSynced(absl::Duration latency, bool ok) {}
+  };
+  // Sets (or with nullptr clears) the observer; it must outlive the log or
+  // be cleared first, once nothing commits any more.
+  void SetObserver(Observer* observer) {
+    observer_.store(observer, std::memory_order_release);
+  }
+
  private:
   struct Pending {
     storage::WriteBatch data;
@@ -180,6 +202,7 @@ class AuditLog {
   bool syncer_finished_ ABSL_GUARDED_BY(done_mu_) = false;
 
   std::atomic<uint64_t> durable_seq_;
+  std::atomic<Observer*> observer_{nullptr};
   std::thread writer_;
   std::thread syncer_;
   // Several threads run callbacks, so that replies (TLS encryption and

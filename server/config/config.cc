@@ -117,6 +117,11 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& text,
       !ParseConfigDuration(config.retention_every()).ok()) {
     error("retention_every", "must be a duration like \"1h\"");
   }
+  if (!config.metrics().listen().empty() &&
+      !ValidListen(config.metrics().listen())) {
+    error("metrics.listen",
+          "must be host:port with a port from 0 to 65535 (or empty: off)");
+  }
   if (!errors.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   }

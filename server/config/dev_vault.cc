@@ -77,6 +77,7 @@ policy_file: "policy.textproto"
 residency_country: "KZ"
 erasure_ledger: "erasures.ledger"
 backups { targets { path: "backups" country: "KZ" } }
+metrics { listen: "127.0.0.1:0" }
 )",
       listen, kTrustDomain);
   if (absl::Status s = platform::WriteFileAtomic(config_path, config, 0600);

@@ -13,6 +13,7 @@
 #include "server/service/audit_service.h"
 #include "server/service/decode_errors.h"
 #include "server/service/key_admin_service.h"
+#include "server/service/metrics_interceptor.h"
 #include "server/service/subjects_service.h"
 #include "server/service/tokenizer_service.h"
 
@@ -64,6 +65,14 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.RegisterService(&server->services_->key_admin);
   builder.RegisterService(&server->services_->subjects);
   builder.RegisterService(&server->services_->admin);
+  if (options.metrics != nullptr) {
+    std::vector<std::unique_ptr<
+        grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(
+        NewMetricsInterceptorFactory(options.metrics, options.trust_domain));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   // Values are small; refuse oversized messages before they are parsed.
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
   // Requests that do not decode get INVALID_ARGUMENT naming the rule.

@@ -14,12 +14,16 @@ class Server;
 
 namespace sandyq::service {
 
+class ServerMetrics;
+
 struct ServerOptions {
   std::string listen;           // host:port; port 0 picks a free one
   std::string cert_pem;         // server certificate chain
   std::string key_pem;          // server private key
   std::string client_ca_pem;    // CA that must have issued client certs
   std::string trust_domain;     // for identities in SPIFFE URI SANs
+  // If set, every call is counted and timed in it (must outlive the server).
+  ServerMetrics* metrics = nullptr;
 };
 
 // The gRPC front of the vault: Tokenizer, Audit, KeyAdmin, Subjects and Admin

@@ -158,6 +158,33 @@ class RocksDbStore final : public Store {
     return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint");
   }
 
+  absl::StatusOr<StoreStats> Stats() const override {
+    StoreStats stats;
+    auto get = [&](rocksdb::ColumnFamilyHandle* h, const std::string& name,
+                   uint64_t* out) {
+      // A property the engine cannot give now (e.g. mid-recovery) stays 0.
+      if (!db_->GetIntProperty(h, name, out)) *out = 0;
+    };
+    for (int i = 0; i < kTableCount; ++i) {
+      StoreStats::PerTable& t = stats.tables[i];
+      get(handles_[i], rocksdb::DB::Properties::kEstimateNumKeys,
+          &t.estimated_keys);
+      get(handles_[i], rocksdb::DB::Properties::kLiveSstFilesSize,
+          &t.live_sst_bytes);
+      get(handles_[i], rocksdb::DB::Properties::kCurSizeAllMemTables,
+          &t.memtable_bytes);
+      get(handles_[i], rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+          &t.pending_compaction_bytes);
+    }
+    get(handles_[0], rocksdb::DB::Properties::kNumRunningCompactions,
+        &stats.running_compactions);
+    get(handles_[0], rocksdb::DB::Properties::kNumRunningFlushes,
+        &stats.running_flushes);
+    get(handles_[0], rocksdb::DB::Properties::kBackgroundErrors,
+        &stats.background_errors);
+    return stats;
+  }
+
   absl::Status CompactAll() override {
     rocksdb::FlushOptions fo;
     fo.wait = true;
@@ -185,6 +212,13 @@ class RocksDbStore final : public Store {
 };
 
 }  // namespace
+
+absl::string_view TableName(Table table) {
+  const int i = static_cast<int>(table);
+  if (i == 0) return "meta";  // RocksDB's "default" family
+  if (i < 0 || i >= kTableCount) return "unknown";
+  return kFamilyNames[i];
+}
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
     const RocksDbOptions& options) {

@@ -28,6 +28,25 @@ enum class Table : int {
 };
 inline constexpr int kTableCount = 8;
 
+// A short lowercase name for `table` ("meta", "keys", ..., "consents"), e.g.
+// for metric labels.
+absl::string_view TableName(Table table);
+
+// What the store reports about itself, for monitoring. Every figure is an
+// estimate the engine keeps cheaply; none is exact.
+struct StoreStats {
+  struct PerTable {
+    uint64_t estimated_keys = 0;
+    uint64_t live_sst_bytes = 0;     // table files holding live data
+    uint64_t memtable_bytes = 0;     // in memory, not yet flushed
+    uint64_t pending_compaction_bytes = 0;
+  };
+  PerTable tables[kTableCount];  // by static_cast<int>(Table)
+  uint64_t running_compactions = 0;
+  uint64_t running_flushes = 0;
+  uint64_t background_errors = 0;  // since open; writes stop after one
+};
+
 // Puts and deletes applied all together or not at all.
 class WriteBatch {
  public:
@@ -116,6 +135,12 @@ class Store {
   // Writes a consistent copy of the whole store into `dir` (which must not
   // exist), usable as a store of its own.
   virtual absl::Status Checkpoint(const std::string& dir) = 0;
+
+  // The engine's statistics, read without blocking writers (for metrics at
+  // scrape time). Unimplemented for stores that keep none.
+  virtual absl::StatusOr<StoreStats> Stats() const {
+    return absl::UnimplementedError("storage: no statistics");
+  }
 };
 
 struct RocksDbOptions {

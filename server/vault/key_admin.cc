@@ -28,6 +28,14 @@ void Vault::RotateKeys(const Caller& caller, Callback<uint32_t> done) {
   });
 }
 
+absl::StatusOr<Vault::KeyProgress> Vault::KeyProgressForMetrics() const {
+  absl::StatusOr<int64_t> pending = keys_->RewrapPending();
+  if (!pending.ok()) return pending.status();
+  return KeyProgress{.rewrap_pending = *pending,
+                     .rewrapped = maintenance_->rewrapped(),
+                     .primary_version = keys_->keyring()->primary_version()};
+}
+
 void Vault::ListKeys(const Caller& caller, Callback<KeyListing> done) {
   std::optional<audit::Event> event = Authorize(
       caller, "KeyAdmin.ListKeys", &policy::Policy::KeyAdmin, done);

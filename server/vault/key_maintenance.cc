@@ -198,6 +198,7 @@ absl::StatusOr<int64_t> KeyMaintenance::RewrapPass() {
     held.clear();  // release the subjects
     if (!written.ok()) return written;
     moved += in_chunk;
+    rewrapped_.fetch_add(in_chunk, std::memory_order_relaxed);
     if (!Throttle(start, moved)) break;
   }
   return moved;

@@ -1,6 +1,7 @@
 #ifndef SANDYQ_SERVER_VAULT_KEY_MAINTENANCE_H_
 #define SANDYQ_SERVER_VAULT_KEY_MAINTENANCE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <thread>
 
@@ -47,6 +48,9 @@ class KeyMaintenance {
   // is pending, retire empty versions. Returns how many keys were re-wrapped.
   absl::StatusOr<int64_t> RunOnce();
 
+  // Data keys re-wrapped (durably) by this object since it was made.
+  int64_t rewrapped() const { return rewrapped_.load(std::memory_order_relaxed); }
+
  private:
   void Loop();
   // One pass over all subjects from the saved cursor.
@@ -61,6 +65,8 @@ class KeyMaintenance {
   KeyManager* const keys_;
   KeyedSequencer* const subjects_;
   const Options options_;
+
+  std::atomic<int64_t> rewrapped_{0};
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -275,6 +275,15 @@ class Vault {
   // re-wrap, retirement); returns how many keys were re-wrapped.
   absl::StatusOr<int64_t> RunKeyMaintenance();
 
+  // Key re-wrap progress, for metrics: read without a caller and not logged
+  // (it reveals nothing about any person).
+  struct KeyProgress {
+    int64_t rewrap_pending = 0;  // data keys still wrapped by older KEKs
+    int64_t rewrapped = 0;       // re-wrapped since this process started
+    uint32_t primary_version = 0;
+  };
+  absl::StatusOr<KeyProgress> KeyProgressForMetrics() const;
+
   // --- Subjects (data protection officer; policy subject_admin) ---
 
   // Subjects.RecordConsent: returns when it was recorded.

@@ -54,6 +54,7 @@ void RemoveAtExit(const std::string& path) {
   temp_paths->push_back(path);
 }
 constexpr absl::string_view kServingPrefix = "sandyqd: serving on ";
+constexpr absl::string_view kMetricsPrefix = "sandyqd: metrics on http://";
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -137,6 +138,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       if (absl::StartsWith(line, kServingPrefix)) {
         p->address_ = std::string(absl::StripPrefix(line, kServingPrefix));
         break;
+      }
+      if (absl::StartsWith(line, kMetricsPrefix)) {
+        p->metrics_address_ = std::string(absl::StripSuffix(
+            absl::StripPrefix(line, kMetricsPrefix), "/metrics"));
       }
       continue;
     }

@@ -31,6 +31,10 @@ class ServerProcess {
   ~ServerProcess();
 
   const std::string& address() const { return address_; }
+  // The Prometheus listener's host:port, from the line "sandyqd: metrics on
+  // http://<address>/metrics" printed before the serving line; empty if the
+  // server runs none.
+  const std::string& metrics_address() const { return metrics_address_; }
   pid_t pid() const { return pid_; }
 
   // Sends `signal` and waits for the process; returns its exit status as
@@ -52,6 +56,7 @@ class ServerProcess {
   ServerProcess() = default;
   pid_t pid_ = -1;
   std::string address_;
+  std::string metrics_address_;
   std::string data_dir_;
   std::string stderr_path_;
 };

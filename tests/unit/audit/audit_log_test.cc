@@ -607,6 +607,109 @@ TEST_F(AuditLogTest, AGroupOfMoreThanTheCheckpointGapStillVerifies) {
   EXPECT_GE(result.checkpoints_checked, 101u);
 }
 
+// --- Observer -----------------------------------------------------------------
+
+// Records what the log tells its observer. Thread-safe.
+class RecordingObserver final : public AuditLog::Observer {
+ public:
+  void OnCommit(const std::vector<Event>& events) override {
+    absl::MutexLock lock(&mu_);
+    committed_.push_back(events.size());
+    for (const Event& e : events) identities_.push_back(e.identity);
+  }
+  void OnGroupWritten(size_t commits, uint64_t events) override {
+    absl::MutexLock lock(&mu_);
+    groups_.push_back({commits, events});
+  }
+  void OnSynced(absl::Duration latency, bool ok) override {
+    absl::MutexLock lock(&mu_);
+    EXPECT_GE(latency, absl::ZeroDuration());
+    syncs_.push_back(ok);
+  }
+  std::vector<size_t> committed() const {
+    absl::MutexLock lock(&mu_);
+    return committed_;
+  }
+  std::vector<std::string> identities() const {
+    absl::MutexLock lock(&mu_);
+    return identities_;
+  }
+  std::vector<std::pair<size_t, uint64_t>> groups() const {
+    absl::MutexLock lock(&mu_);
+    return groups_;
+  }
+  std::vector<bool> syncs() const {
+    absl::MutexLock lock(&mu_);
+    return syncs_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<size_t> committed_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> identities_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<size_t, uint64_t>> groups_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> syncs_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(AuditLogTest, ObserverSeesEveryCommitGroupAndSync) {
+  OpenLog(&gated_);
+  RecordingObserver observer;
+  log_->SetObserver(&observer);
+  constexpr int kQueued = 20;
+  absl::BlockingCounter remaining(kQueued + 1);
+  auto count = [&](absl::Status s) {
+    EXPECT_THAT(s, IsOk());
+    remaining.DecrementCount();
+  };
+  gated_.HoldNextWrite();
+  log_->Commit({}, Events(1, "first"), count);
+  gated_.WaitUntilHeld();
+  for (int i = 0; i < kQueued; ++i) log_->Commit({}, Events(2), count);
+  gated_.Release();
+  remaining.Wait();
+
+  std::vector<size_t> expected_commits = {1};
+  expected_commits.insert(expected_commits.end(), kQueued, 2);
+  EXPECT_EQ(observer.committed(), expected_commits);
+  EXPECT_EQ(observer.identities().front(), "first");
+  // The first commit alone, then the queued ones in one group.
+  EXPECT_THAT(observer.groups(),
+              ElementsAre(std::pair<size_t, uint64_t>{1, 1},
+                          std::pair<size_t, uint64_t>{kQueued, 2 * kQueued}));
+  EXPECT_THAT(observer.syncs(), ::testing::Not(IsEmpty()));
+  EXPECT_THAT(observer.syncs(), Each(true));
+  log_->SetObserver(nullptr);
+}
+
+TEST_F(AuditLogTest, ObserverHearsOfAFailedSync) {
+  RecordingObserver observer;
+  log_->SetObserver(&observer);
+  store_.FailSyncs(absl::DataLossError("fsync: i/o error"));
+  EXPECT_THAT(Commit(Events(1)), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(observer.syncs(), ElementsAre(false));
+  log_->SetObserver(nullptr);
+}
+
+TEST_F(AuditLogTest, ObserverHearsOfNoSyncWhenSyncIsOff) {
+  OpenLog(&store_, {.sync = false});
+  RecordingObserver observer;
+  log_->SetObserver(&observer);
+  CommitEach(3);
+  EXPECT_THAT(observer.syncs(), IsEmpty());
+  EXPECT_THAT(observer.groups(), SizeIs(3));
+  log_->SetObserver(nullptr);
+}
+
+TEST_F(AuditLogTest, AClearedObserverHearsNothingMore) {
+  RecordingObserver observer;
+  log_->SetObserver(&observer);
+  CommitEach(1);
+  log_->SetObserver(nullptr);
+  CommitEach(2);
+  EXPECT_THAT(observer.committed(), ElementsAre(1));
+  EXPECT_THAT(observer.groups(), SizeIs(1));
+}
+
 TEST_F(AuditLogTest, OpenRefusesGroupsOfNoCommits) {
   // Such a log would spin without ever writing a queued commit.
   EXPECT_THAT(AuditLog::Open(&store_, &clock_, {.max_group = 0}),

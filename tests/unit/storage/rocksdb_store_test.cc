@@ -200,6 +200,39 @@ TEST_F(RocksDbStoreTest, EveryTableHoldsData) {
   }
 }
 
+TEST_F(RocksDbStoreTest, StatsCountKeysInMemoryThenInTableFiles) {
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_THAT(Put(Table::kFields, absl::StrCat("k", i), std::string(100, 'v')),
+                IsOk());
+  }
+  absl::StatusOr<StoreStats> before = store_->Stats();
+  ASSERT_THAT(before, IsOk());
+  const StoreStats::PerTable& fields =
+      before->tables[static_cast<int>(Table::kFields)];
+  EXPECT_EQ(fields.estimated_keys, 100u);
+  EXPECT_GT(fields.memtable_bytes, 100u * 100u);
+  EXPECT_EQ(fields.live_sst_bytes, 0u);
+  EXPECT_EQ(before->tables[static_cast<int>(Table::kAudit)].estimated_keys, 0u);
+  EXPECT_EQ(before->background_errors, 0u);
+
+  ASSERT_THAT(store_->CompactAll(), IsOk());
+  absl::StatusOr<StoreStats> after = store_->Stats();
+  ASSERT_THAT(after, IsOk());
+  const StoreStats::PerTable& flushed =
+      after->tables[static_cast<int>(Table::kFields)];
+  EXPECT_EQ(flushed.estimated_keys, 100u);
+  EXPECT_GT(flushed.live_sst_bytes, 0u);
+  EXPECT_LT(flushed.memtable_bytes, fields.memtable_bytes);
+}
+
+TEST(TableNameTest, NamesEveryTable) {
+  EXPECT_EQ(TableName(Table::kMeta), "meta");
+  EXPECT_EQ(TableName(Table::kKeys), "keys");
+  EXPECT_EQ(TableName(Table::kFields), "fields");
+  EXPECT_EQ(TableName(Table::kAuditIndex), "audit_index");
+  EXPECT_EQ(TableName(Table::kConsents), "consents");
+}
+
 int64_t Counter(Store& store, Table table, absl::string_view key) {
   absl::StatusOr<std::string> v = store.Get(table, key);
   if (absl::IsNotFound(v.status())) return 0;

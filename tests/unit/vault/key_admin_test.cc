@@ -276,6 +276,31 @@ TEST_F(KeyAdminTest, ListKeysShowsVersionsCountsAndTheProvider) {
   EXPECT_EQ(events[0].event.decision, Decision::kAllowed);
 }
 
+TEST_F(KeyAdminTest, KeyProgressShowsTheRewrapWithoutLoggingAnything) {
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOk());
+  ASSERT_THAT(Tokenize(kSubjectB, FieldType::kIin, kIin), IsOk());
+  absl::StatusOr<Vault::KeyProgress> progress;
+  std::vector<StoredEvent> events =
+      EventsOf([&] { progress = vault_->KeyProgressForMetrics(); });
+  ASSERT_THAT(progress, IsOk());
+  EXPECT_EQ(progress->rewrap_pending, 0);
+  EXPECT_EQ(progress->rewrapped, 0);
+  EXPECT_EQ(progress->primary_version, 1u);
+  EXPECT_THAT(events, ::testing::IsEmpty());
+
+  ASSERT_THAT(RotateKeys("keyadmin"), IsOk());
+  progress = vault_->KeyProgressForMetrics();
+  ASSERT_THAT(progress, IsOk());
+  EXPECT_EQ(progress->rewrap_pending, 2);
+  EXPECT_EQ(progress->primary_version, 2u);
+
+  ASSERT_THAT(vault_->RunKeyMaintenance(), IsOkAndHolds(2));
+  progress = vault_->KeyProgressForMetrics();
+  ASSERT_THAT(progress, IsOk());
+  EXPECT_EQ(progress->rewrap_pending, 0);
+  EXPECT_EQ(progress->rewrapped, 2);
+}
+
 TEST_F(KeyAdminTest, DestroyKeyRefusalsAreLoggedAsDenied) {
   ASSERT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOk());
   struct Case {

@@ -188,8 +188,10 @@ TEST_F(KeyMaintenanceTest, RewrapsEverySubjectToThePrimaryAndRetires) {
               IsOkAndHolds(2u));
   std::unique_ptr<KeyMaintenance> maintenance = NewMaintenance();
   const size_t events = AllEvents().size();
+  EXPECT_EQ(maintenance->rewrapped(), 0);
 
   EXPECT_THAT(maintenance->RunOnce(), IsOkAndHolds(5));
+  EXPECT_EQ(maintenance->rewrapped(), 5);
 
   for (const std::string& hash : subjects) {
     EXPECT_EQ(SubjectRecordOf(hash).kek_version(), 2u);
@@ -213,6 +215,7 @@ TEST_F(KeyMaintenanceTest, RewrapsEverySubjectToThePrimaryAndRetires) {
   const size_t after = AllEvents().size();
   EXPECT_THAT(maintenance->RunOnce(), IsOkAndHolds(0));
   EXPECT_THAT(AllEvents(), SizeIs(after));
+  EXPECT_EQ(maintenance->rewrapped(), 5);
 }
 
 TEST_F(KeyMaintenanceTest, RewrapsFromSeveralOldVersions) {
