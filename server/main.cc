@@ -2,6 +2,8 @@
 // implementations -> gRPC server -> wait for a signal.
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -73,6 +75,11 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long calls in flight may take to finish. The "
           "whole stop (drain, then writing out the access log and closing "
           "the store) is cut off with exit status 1 after this plus 5s.");
+ABSL_FLAG(bool, allow_root, false,
+          "Run as root. Without --dev sandyqd refuses to run as root: it "
+          "runs as its own user (the systemd unit's User=sandyq), so files "
+          "it creates stay readable to that user and a compromise does not "
+          "own the host. For containers and tests that only have root.");
 
 namespace sandyq {
 namespace {
@@ -178,6 +185,15 @@ int Restore(const sandyq::v1::ServerConfig& cfg, const std::string& backup) {
 }
 
 int Run() {
+  // The development vault runs wherever a developer or a CI container does,
+  // often as root; everything else is production and refuses root.
+  if (!absl::GetFlag(FLAGS_dev)) {
+    if (absl::GetFlag(FLAGS_allow_root)) {
+      if (geteuid() == 0) platform::LogWarning("running as root (--allow_root)");
+    } else if (absl::Status s = platform::CheckNotRoot(geteuid()); !s.ok()) {
+      return Fail(s);
+    }
+  }
   if (const std::string path = absl::GetFlag(FLAGS_init_master_key);
       !path.empty()) {
     if (absl::Status s = crypto::CreateFileMasterKey(path, platform::SystemRandom());
@@ -362,6 +378,11 @@ int main(int argc, char** argv) {
     std::cerr << "sandyqd: " << s.message() << std::endl;
     return 1;
   }
+  // Everything the server creates (RocksDB files, backups, the erasure
+  // ledger, keys) is for its own user only, whatever umask it was started
+  // with; files that must be shared (dev client certificates) get their
+  // mode explicitly.
+  ::umask(077);
   // Signals are taken by sigwait in Run(); block them before any thread
   // (gRPC, RocksDB) starts, so every thread inherits the mask.
   sigset_t signals;
