@@ -13,6 +13,10 @@ SANDYQ_PACKAGES=(
   libphonenumber-dev libutf8proc-dev
   libgtest-dev libgmock-dev
   softhsm2 libp11-kit-dev
+  # Tests only: systemd-analyze checks deploy/systemd/sandyqd.service (no
+  # running systemd needed); setpriv and unshare run sandyqd as another user
+  # in the hardening tests.
+  systemd util-linux
 )
 
 sandyq_as_root() {
