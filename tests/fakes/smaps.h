@@ -5,21 +5,18 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 
 namespace sandyq::testing {
 
-// What the kernel says about the mapping holding an address of this process
-// (/proc/self/smaps).
+// What the kernel says about the mapping holding `address` in process `pid`
+// (/proc/<pid>/smaps; 0: this process).
 struct Mapping {
   bool found = false;
   bool locked = false;     // VmFlags "lo": mlock'ed (VM_LOCKED)
