@@ -47,7 +47,7 @@ TEST(LockedMemoryPoolTest, BlocksAreLockedAndLeftOutOfCoreDumps) {
 }
 
 TEST(LockedMemoryPoolTest, BlocksAreZeroedAlignedAndDistinct) {
-  LockedMemoryPool pool({.chunk_size = 4096});
+  LockedMemoryPool pool({.chunk_size = 4096, .warn = {}});
   std::vector<std::pair<void*, size_t>> blocks;
   for (size_t size : {1, 16, 17, 32, 31, 64, 500, 4096, 5000}) {
     for (int i = 0; i < 300; ++i) {  // several chunks per class
