@@ -2,6 +2,8 @@
 // implementations -> gRPC server -> wait for a signal.
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -80,6 +82,11 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "Overrides metrics.listen of the config: host:port of the plain-HTTP "
           "Prometheus listener (GET /metrics); port 0 picks a free one; "
           "\"off\" for none. --dev listens on 127.0.0.1:0.");
+ABSL_FLAG(bool, allow_root, false,
+          "Run as root. Without --dev sandyqd refuses to run as root: it "
+          "runs as its own user (the systemd unit's User=sandyq), so files "
+          "it creates stay readable to that user and a compromise does not "
+          "own the host. For containers and tests that only have root.");
 
 namespace sandyq {
 namespace {
@@ -185,6 +192,15 @@ int Restore(const sandyq::v1::ServerConfig& cfg, const std::string& backup) {
 }
 
 int Run() {
+  // The development vault runs wherever a developer or a CI container does,
+  // often as root; everything else is production and refuses root.
+  if (!absl::GetFlag(FLAGS_dev)) {
+    if (absl::GetFlag(FLAGS_allow_root)) {
+      if (geteuid() == 0) platform::LogWarning("running as root (--allow_root)");
+    } else if (absl::Status s = platform::CheckNotRoot(geteuid()); !s.ok()) {
+      return Fail(s);
+    }
+  }
   if (const std::string path = absl::GetFlag(FLAGS_init_master_key);
       !path.empty()) {
     if (absl::Status s = crypto::CreateFileMasterKey(path, platform::SystemRandom());
@@ -395,6 +411,11 @@ int main(int argc, char** argv) {
     std::cerr << "sandyqd: " << s.message() << std::endl;
     return 1;
   }
+  // Everything the server creates (RocksDB files, backups, the erasure
+  // ledger, keys) is for its own user only, whatever umask it was started
+  // with; files that must be shared (dev client certificates) get their
+  // mode explicitly.
+  ::umask(077);
   // Signals are taken by sigwait in Run(); block them before any thread
   // (gRPC, RocksDB) starts, so every thread inherits the mask.
   sigset_t signals;

@@ -14,6 +14,10 @@ SANDYQ_PACKAGES=(
   libgtest-dev libgmock-dev
   softhsm2 libp11-kit-dev
   libcivetweb-dev
+  # Tests only: systemd-analyze checks deploy/systemd/sandyqd.service (no
+  # running systemd needed); setpriv and unshare run sandyqd as another user
+  # in the hardening tests.
+  systemd util-linux
 )
 
 # Only the test suites need these (deploy/dev/test installs them): a real

@@ -2,23 +2,38 @@
 
 #include <openssl/crypto.h>
 
+#include <atomic>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "absl/types/span.h"
+#include "server/platform/locked_memory.h"
 
 namespace sandyq::crypto {
+namespace {
+
+std::atomic<SecretBytes::WipeHook> wipe_hook{nullptr};
+
+}  // namespace
+
+void SecretBytes::Allocate() {
+  if (size_ == 0) return;
+  // The pool returns zeroed memory.
+  data_ = static_cast<uint8_t*>(
+      platform::LockedMemoryPool::Default().Allocate(size_));
+  if (data_ == nullptr) {
+    size_ = 0;
+    throw std::bad_alloc();
+  }
+}
 
 SecretBytes::SecretBytes(absl::string_view bytes) : size_(bytes.size()) {
-  if (size_ == 0) return;
-  data_ = new uint8_t[size_];
-  std::memcpy(data_, bytes.data(), size_);
+  Allocate();
+  if (size_ != 0) std::memcpy(data_, bytes.data(), size_);
 }
 
-SecretBytes::SecretBytes(size_t size) : size_(size) {
-  if (size_ == 0) return;
-  data_ = new uint8_t[size_]();
-}
+SecretBytes::SecretBytes(size_t size) : size_(size) { Allocate(); }
 
 SecretBytes::SecretBytes(const SecretBytes& other)
     : SecretBytes(other.view()) {}
@@ -57,10 +72,15 @@ bool SecretBytes::Equals(const SecretBytes& other) const {
   return CRYPTO_memcmp(data_, other.data_, size_) == 0;
 }
 
+void SecretBytes::SetWipeHookForTesting(WipeHook hook) { wipe_hook = hook; }
+
 void SecretBytes::Wipe() {
   if (data_ != nullptr) {
     OPENSSL_cleanse(data_, size_);
-    delete[] data_;
+    if (WipeHook hook = wipe_hook.load(std::memory_order_relaxed)) {
+      hook(data_, size_);
+    }
+    platform::LockedMemoryPool::Default().Free(data_, size_);
   }
   data_ = nullptr;
   size_ = 0;

@@ -10,9 +10,12 @@
 
 namespace sandyq::crypto {
 
-// Key material. The bytes are wiped (OPENSSL_cleanse) whenever a SecretBytes
-// is destroyed, moved from or assigned over, so keys do not linger in freed
-// memory. Copy it only where a second live copy is really needed.
+// Key material. The bytes live in platform::LockedMemoryPool::Default():
+// pages locked in RAM (never swapped, as far as RLIMIT_MEMLOCK allows) and
+// left out of core dumps. They are wiped (OPENSSL_cleanse) whenever a
+// SecretBytes is destroyed, moved from or assigned over, so keys do not
+// linger in freed memory. Copy it only where a second live copy is really
+// needed. Allocation failure throws std::bad_alloc, as `new` does.
 // Not thread-safe for mutation; const access from many threads is fine.
 class SecretBytes {
  public:
@@ -39,7 +42,13 @@ class SecretBytes {
   // Constant-time comparison.
   bool Equals(const SecretBytes& other) const;
 
+  // Tests only: `hook` sees every buffer right after it is wiped and before
+  // it is released, on the wiping thread (nullptr: none).
+  using WipeHook = void (*)(const uint8_t* data, size_t size);
+  static void SetWipeHookForTesting(WipeHook hook);
+
  private:
+  void Allocate();
   void Wipe();
   uint8_t* data_ = nullptr;
   size_t size_ = 0;

@@ -137,6 +137,14 @@ absl::Status DisableCoreDumps() {
   return absl::OkStatus();
 }
 
+absl::Status CheckNotRoot(uid_t euid) {
+  if (euid != 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "refusing to run as root: run sandyqd as its own user (e.g. `runuser -u "
+      "sandyq -- sandyqd ...`, or the systemd unit, which sets User=sandyq); "
+      "--allow_root overrides this");
+}
+
 std::string ResolvePath(const std::string& base_dir, const std::string& path) {
   if (path.empty() || path[0] == '/' || base_dir.empty()) return path;
   return absl::StrCat(base_dir, "/", path);

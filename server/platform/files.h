@@ -34,6 +34,12 @@ absl::Status CheckOwnerOnly(const std::string& path);
 // material can never end up in a core dump. Call first thing in main.
 absl::Status DisableCoreDumps();
 
+// FailedPrecondition if `euid` is root's (0): a vault process that is root
+// could read every other file on the host and write its own files as root,
+// which the service user then cannot open. The message says how to run it
+// as its own user.
+absl::Status CheckNotRoot(uid_t euid);
+
 // `path` if absolute, else `base_dir`/`path`.
 std::string ResolvePath(const std::string& base_dir, const std::string& path);
 

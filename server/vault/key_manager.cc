@@ -140,6 +140,14 @@ absl::StatusOr<std::shared_ptr<const crypto::Keyring>> BuildKeyring(
           "); data keys wrapped only by it cannot be opened"));
       continue;
     }
+    if (!kek.ok() && !absl::IsNotFound(kek.status()) &&
+        !absl::IsDataLoss(kek.status())) {
+      // The provider could not be used at all (a KEK file that group or
+      // others may read, an HSM error): say that, not "wrong provider".
+      return absl::Status(kek.status().code(),
+                          absl::StrCat("KEK ", version, ": ",
+                                       kek.status().message()));
+    }
     if (!kek.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the primary KEK ", version,

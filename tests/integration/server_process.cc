@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -64,11 +65,15 @@ std::string ReadAll(const std::string& path) {
 }
 
 pid_t Spawn(const std::vector<std::string>& args, int stdout_fd,
-            int stderr_fd) {
+            int stderr_fd, const SpawnOptions& options) {
+  std::vector<std::string> copy = options.prefix;
+  copy.push_back(SandyqdPath());
+  copy.insert(copy.end(), args.begin(), args.end());
+  if (options.allow_root_when_root && geteuid() == 0 &&
+      std::find(args.begin(), args.end(), "--dev") == args.end()) {
+    copy.push_back("--allow_root");
+  }
   std::vector<char*> argv;
-  std::string binary = SandyqdPath();
-  argv.push_back(binary.data());
-  std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = fork();
@@ -79,7 +84,7 @@ pid_t Spawn(const std::vector<std::string>& args, int stdout_fd,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   return pid;
@@ -111,7 +116,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartDev(
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    std::vector<std::string> args) {
+    std::vector<std::string> args, const SpawnOptions& options) {
   static std::atomic<int> counter{0};
   std::unique_ptr<ServerProcess> p(new ServerProcess);
   p->stderr_path_ = absl::StrCat(::testing::TempDir(), "sandyqd-", getpid(),
@@ -123,7 +128,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   if (err_fd < 0 || pipe2(out, O_CLOEXEC) != 0) {
     return absl::InternalError("cannot create pipes");
   }
-  p->pid_ = Spawn(args, out[1], err_fd);
+  p->pid_ = Spawn(args, out[1], err_fd, options);
   close(out[1]);
   close(err_fd);
 
@@ -177,12 +182,12 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
 }
 
 int ServerProcess::RunToExit(std::vector<std::string> args,
-                             std::string* output) {
+                             std::string* output, const SpawnOptions& options) {
   std::string path = absl::StrCat(::testing::TempDir(), "sandyqd-run-",
                                    getpid(), ".out");
   RemoveAtExit(path);
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  pid_t pid = Spawn(args, fd, fd);
+  pid_t pid = Spawn(args, fd, fd, options);
   close(fd);
   int status = 0;
   waitpid(pid, &status, 0);

@@ -12,6 +12,16 @@
 
 namespace sandyq::testing {
 
+// How a test runs sandyqd beyond its arguments.
+struct SpawnOptions {
+  // sandyqd refuses to run as root outside --dev. When the tests run as root
+  // (CI containers), pass --allow_root to every run without --dev.
+  bool allow_root_when_root = true;
+  // A command that runs sandyqd, e.g. {"setpriv", "--reuid=65534", ...}:
+  // executed (searched in PATH) with sandyqd's path and arguments appended.
+  std::vector<std::string> prefix;
+};
+
 // A real sandyqd process for end-to-end tests: started on 127.0.0.1 port 0,
 // considered up once it prints "sandyqd: serving on <address>" on stdout.
 // Killed (SIGKILL) when destroyed if still running.
@@ -23,10 +33,11 @@ class ServerProcess {
   // `sandyqd` with exactly `args`; waits for the serving line. On failure
   // the status message carries what the server printed on stderr.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      std::vector<std::string> args);
+      std::vector<std::string> args, const SpawnOptions& options = {});
   // Runs sandyqd with `args` to completion and returns its exit code;
   // `output` receives stdout and stderr.
-  static int RunToExit(std::vector<std::string> args, std::string* output);
+  static int RunToExit(std::vector<std::string> args, std::string* output,
+                       const SpawnOptions& options = {});
 
   ~ServerProcess();
 

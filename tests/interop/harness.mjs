@@ -114,9 +114,12 @@ export async function stopServer(child, graceMs = 30000) {
 
 // Runs an offline sandyqd command (e.g. --restore_backup) to its exit;
 // SIGKILL after `limitMs`. Resolves { code, signal, stdout, stderr }.
+// sandyqd refuses root outside --dev; CI containers run the tests as root.
 export async function runOffline(args, limitMs = 60000) {
   assert.ok(SANDYQD, 'set SANDYQD to the sandyqd binary');
-  const child = track(spawn(SANDYQD, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const asRoot = process.getuid() === 0 && !args.includes('--dev');
+  const child = track(spawn(SANDYQD, asRoot ? [...args, '--allow_root'] : args,
+    { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => { stdout += d; });

@@ -1,9 +1,13 @@
 #include "server/crypto/secret.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "server/platform/locked_memory.h"
 #include "tests/fakes/fake_random.h"
+#include "tests/fakes/smaps.h"
 
 namespace sandyq::crypto {
 namespace {
@@ -81,6 +85,76 @@ TEST(SecretBytesTest, RandomDrawsFromTheSource) {
   EXPECT_TRUE(a.Equals(b));
   EXPECT_FALSE(a.Equals(c));
   EXPECT_TRUE(SecretBytes::Random(0, r1).empty());
+}
+
+TEST(SecretBytesTest, KeyBytesAreLockedInRamAndLeftOutOfCoreDumps) {
+  if (!sandyq::testing::MayLock(64 * 1024)) {
+    GTEST_SKIP() << "RLIMIT_MEMLOCK too small to lock";
+  }
+  for (size_t size : {32, 64, 5000}) {
+    SCOPED_TRACE(size);
+    SecretBytes secret(std::string(size, 'k'));
+    const auto m = sandyq::testing::MappingOf(secret.data());
+    ASSERT_TRUE(m.found);
+    EXPECT_TRUE(m.locked);
+    EXPECT_GT(m.locked_kb, 0);
+    EXPECT_TRUE(m.dont_dump);
+  }
+  EXPECT_EQ(platform::LockedMemoryPool::Default().stats().lock_failures, 0u);
+}
+
+// What the wipe hook saw: each buffer's bytes right after it was wiped.
+std::vector<std::string>* wiped = nullptr;
+void RecordWipe(const uint8_t* data, size_t size) {
+  if (wiped != nullptr) wiped->emplace_back(reinterpret_cast<const char*>(data), size);
+}
+
+class SecretBytesWipeTest : public ::testing::Test {
+ protected:
+  SecretBytesWipeTest() {
+    wiped = &seen_;
+    SecretBytes::SetWipeHookForTesting(&RecordWipe);
+  }
+  ~SecretBytesWipeTest() override {
+    SecretBytes::SetWipeHookForTesting(nullptr);
+    wiped = nullptr;
+  }
+  void ExpectAllWipedToZero(size_t count) {
+    ASSERT_EQ(seen_.size(), count);
+    for (const std::string& bytes : seen_) {
+      EXPECT_EQ(bytes, std::string(bytes.size(), '\0'));
+    }
+  }
+  std::vector<std::string> seen_;
+};
+
+TEST_F(SecretBytesWipeTest, DestructionZeroesTheBytes) {
+  { SecretBytes secret("0123456789abcdef0123456789abcdef"); }
+  { SecretBytes large(std::string(10000, 'x')); }
+  ExpectAllWipedToZero(2);
+  EXPECT_EQ(seen_[0].size(), 32u);
+  EXPECT_EQ(seen_[1].size(), 10000u);
+}
+
+TEST_F(SecretBytesWipeTest, AssignmentZeroesTheOverwrittenBytes) {
+  SecretBytes a("first key material");
+  a = SecretBytes("second");
+  ExpectAllWipedToZero(1);  // "first key material"; the moved-from temporary held nothing
+  EXPECT_EQ(seen_[0].size(), 18u);
+  SecretBytes b("third");
+  a = b;  // copy-assign: the old bytes of `a` are wiped
+  ExpectAllWipedToZero(2);
+  EXPECT_EQ(a.view(), "third");
+}
+
+TEST_F(SecretBytesWipeTest, ReleasedMemoryReadsAsZeros) {
+  const uint8_t* where = nullptr;
+  {
+    SecretBytes secret("0123456789abcdef");
+    where = secret.data();
+  }
+  // The pool keeps small blocks mapped; nothing of the key is left there.
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(where[i], 0) << i;
 }
 
 }  // namespace
