@@ -190,6 +190,8 @@ class Family final : public FamilyBase {
       absl::ReaderMutexLock lock(&mu_);
       auto it = series_.find(values);
       if (it != series_.end()) return *it->second;
+      // Full for good (series are never removed): no writer lock needed.
+      if (overflow_ != nullptr) return *overflow_;
     }
     return Create(values);
   }
@@ -333,10 +335,15 @@ class Registry {
 };
 
 // The process-wide registry that sandyqd's /metrics serves. Never destroyed.
-// Code anywhere may register a family in it:
-//   static metrics::CounterFamily& alarms = metrics::DefaultRegistry().AddCounter(
-//       "sandyq_access_alarms_total", "...", {"identity", "kind"});
-//   alarms.WithLabels({principal.identity, "denials"}).Increment();
+// Code anywhere may register a family in it and count, in one statement:
+//   metrics::DefaultRegistry()
+//       .AddCounter("sandyq_access_alarms_total", "Bulk-extraction alarms.",
+//                   {"identity", "kind"})
+//       .WithLabels({principal.identity, "denials"})
+//       .Increment();
+// (AddCounter costs a map lookup under a mutex: on a hot path keep the family
+// in a function-local static reference instead.) Tests that need exact
+// values use a Registry of their own.
 Registry& DefaultRegistry();
 
 // The exposition format's escaping: label values escape backslash, double
