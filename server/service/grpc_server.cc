@@ -65,19 +65,16 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.RegisterService(&server->services_->key_admin);
   builder.RegisterService(&server->services_->subjects);
   builder.RegisterService(&server->services_->admin);
-  if (options.metrics != nullptr) {
-    std::vector<std::unique_ptr<
-        grpc::experimental::ServerInterceptorFactoryInterface>>
-        interceptors;
-    interceptors.push_back(
-        NewMetricsInterceptorFactory(options.metrics, options.trust_domain));
-    builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  }
   // Values are small; refuse oversized messages before they are parsed.
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);
-  // Requests that do not decode get INVALID_ARGUMENT naming the rule.
+  // One list: a second SetInterceptorCreators would replace the first.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
+  if (options.metrics != nullptr) {
+    interceptors.push_back(
+        NewMetricsInterceptorFactory(options.metrics, options.trust_domain));
+  }
+  // Requests that do not decode get INVALID_ARGUMENT naming the rule.
   interceptors.push_back(std::make_unique<DecodeErrorInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
