@@ -114,6 +114,16 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry, vault::Vault* vault,
                                    "(the sequence number of the last durable "
                                    "event).")
                         .WithLabels({})),
+      rate_limited_(registry->AddCounter(
+          "sandyq_reveals_rate_limited_total",
+          "Reveals refused with RESOURCE_EXHAUSTED by the identity's rate "
+          "limits in the policy.",
+          {"identity"})),
+      access_alarms_(registry->AddCounter(
+          "sandyq_access_alarms_total",
+          "Bulk-extraction alarms raised: kind=denials (a burst of refused "
+          "reveals) or kind=subjects (reveals across many people).",
+          {"identity", "kind"})),
       estimated_keys_(registry->AddGauge(
           "sandyq_rocksdb_estimated_keys",
           "RocksDB's estimate of the keys in each table.", {"table"})),
@@ -214,6 +224,14 @@ void ServerMetrics::OnSynced(absl::Duration latency, bool ok) {
 
 void ServerMetrics::Collect() {
   chain_length_.Set(static_cast<double>(log_->last_seq()));
+  for (const vault::RevealLimiter::IdentityStats& s : vault_->RevealStats()) {
+    rate_limited_.WithLabels({s.identity}).Set(
+        static_cast<uint64_t>(s.rate_limited));
+    access_alarms_.WithLabels({s.identity, "denials"})
+        .Set(static_cast<uint64_t>(s.denial_alarms));
+    access_alarms_.WithLabels({s.identity, "subjects"})
+        .Set(static_cast<uint64_t>(s.subject_alarms));
+  }
   if (absl::StatusOr<storage::StoreStats> stats = store_->Stats(); stats.ok()) {
     for (int i = 0; i < storage::kTableCount; ++i) {
       const absl::string_view table =

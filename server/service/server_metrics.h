@@ -83,6 +83,9 @@ class ServerMetrics final : public audit::AuditLog::Observer {
   metrics::Histogram& sync_seconds_;
   metrics::Counter& sync_failures_;
   metrics::Gauge& chain_length_;
+  // From Vault::RevealStats(): identities are the policy's, so bounded.
+  metrics::CounterFamily& rate_limited_;
+  metrics::CounterFamily& access_alarms_;
   metrics::GaugeFamily& estimated_keys_;
   metrics::GaugeFamily& live_sst_bytes_;
   metrics::GaugeFamily& memtable_bytes_;

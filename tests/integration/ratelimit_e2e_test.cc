@@ -19,6 +19,7 @@
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/http_get.h"
 #include "tests/integration/e2e_util.h"
 #include "tests/integration/server_process.h"
 
@@ -184,6 +185,17 @@ TEST_F(RateLimitE2eTest, OverTheLimitIsResourceExhaustedAndAudited) {
   EXPECT_THAT(log, Not(HasSubstr(token_)));
   EXPECT_THAT(log, Not(HasSubstr(kPerson)));
   EXPECT_THAT(log, Not(HasSubstr("7012345678")));
+
+  // The refusals and the alarm are metrics too, labelled by identity only.
+  auto scraped = ::sandyq::testing::HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  EXPECT_THAT(scraped->body,
+              HasSubstr("sandyq_access_alarms_total{identity=\"support-limited\","
+                        "kind=\"denials\"} 1\n"));
+  EXPECT_THAT(scraped->body,
+              HasSubstr("sandyq_reveals_rate_limited_total{identity=\"support-limited\"} "));
+  EXPECT_THAT(scraped->body,
+              Not(HasSubstr("sandyq_reveals_rate_limited_total{identity=\"support-limited\"} 0\n")));
 
   // The same role under an identity without limits is served.
   EXPECT_EQ(Served(*As("support")), 10);
