@@ -80,6 +80,35 @@ TEST(ProductionExamplesTest, PolicyParses) {
   ASSERT_NE(auditor, nullptr);
   EXPECT_TRUE((*p)->Audit(*auditor).allowed);
   EXPECT_FALSE((*p)->Audit(*keyadmin).allowed);
+  // Revoking a caller from the admin desk (admin reload-policy).
+  EXPECT_TRUE((*p)->PolicyAdmin(*keyadmin).allowed);
+}
+
+// In production every identity that may reveal values has a cap on them:
+// a stolen certificate reads at most that much.
+TEST(ProductionExamplesTest, EveryIdentityThatRevealsHasRevealLimits) {
+  absl::StatusOr<std::shared_ptr<const policy::Policy>> p =
+      policy::Policy::Parse(Read("deploy/production/policy.textproto"),
+                            "deploy/production/policy.textproto");
+  ASSERT_TRUE(p.ok()) << p.status();
+  int revealers = 0;
+  for (const std::string& name : (*p)->IdentityNames()) {
+    const policy::Principal* who = (*p)->FindIdentity(name);
+    ASSERT_NE(who, nullptr);
+    bool reveals = false;
+    for (absl::string_view purpose :
+         {"payment_processing", "order_fulfilment", "customer_support",
+          "marketing", "legal_request", "subject_access_request"}) {
+      reveals = reveals || (*p)->RevealAnything(*who, purpose, true).allowed;
+    }
+    if (!reveals) continue;
+    ++revealers;
+    EXPECT_FALSE(who->reveal_limits.empty()) << name;
+    for (const policy::RevealLimit& limit : who->reveal_limits) {
+      EXPECT_GT(limit.per_day, 0u) << name;
+    }
+  }
+  EXPECT_GE(revealers, 5);
 }
 
 // Where the config keeps state is where the unit lets the service write:
