@@ -56,6 +56,8 @@ TEST(ProductionExamplesTest, ConfigLoads) {
   EXPECT_EQ(cfg->tls().key_file(), "/etc/sandyq/tls/server.key");
   EXPECT_EQ(cfg->policy_file(), "/etc/sandyq/policy.textproto");
   EXPECT_FALSE(cfg->keys().rotate_every().empty());
+  // Metrics have no TLS and no authentication: loopback only.
+  EXPECT_THAT(cfg->metrics().listen(), StartsWith("127.0.0.1:"));
   ASSERT_EQ(cfg->backups().targets_size(), 1);
 }
 
