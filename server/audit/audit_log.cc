@@ -187,19 +187,27 @@ AuditLog::~AuditLog() {
 
 void AuditLog::Commit(storage::WriteBatch data, std::vector<Event> events,
                       Done done) {
+  Commit(std::move(data), std::move(events), std::move(done), nullptr);
+}
+
+void AuditLog::Commit(storage::WriteBatch data, std::vector<Event> events,
+                      Done done, Done written) {
   if (Observer* observer = observer_.load(std::memory_order_acquire)) {
     observer->OnCommit(events);
   }
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_ && !failed_.load()) {
-      queue_.push_back({std::move(data), std::move(events), std::move(done)});
+      queue_.push_back({std::move(data), std::move(events), std::move(done),
+                        std::move(written)});
       return;
     }
   }
-  std::move(done)(absl::UnavailableError(
+  const absl::Status refused = absl::UnavailableError(
       failed_.load() ? "audit log stopped after a failed sync"
-                     : "audit log is shutting down"));
+                     : "audit log is shutting down");
+  if (written) std::move(written)(refused);
+  std::move(done)(refused);
 }
 
 absl::Status AuditLog::CommitAndWait(storage::WriteBatch data,
@@ -378,9 +386,16 @@ void AuditLog::WriterLoop() {
       // failed): try again one interval from now, not at once in a loop.
       first_unsigned_time_ = absl::Now();
     }
-    if (!status.ok()) {
+    {
+      // Written (or failed): the commits' `written` callbacks may run now,
+      // while the sync is still to come.
       absl::MutexLock done_lock(&done_mu_);
-      for (Pending& p : group) written_.push_back({std::move(p.done), status});
+      for (Pending& p : group) {
+        if (p.written) written_.push_back({std::move(p.written), status});
+      }
+      if (!status.ok()) {
+        for (Pending& p : group) written_.push_back({std::move(p.done), status});
+      }
     }
     absl::MutexLock sync_lock(&sync_mu_);
     if (status.ok() && (!group.empty() || head_seq_ != start_seq)) {
@@ -416,7 +431,13 @@ void AuditLog::SyncLoop() {
       // Every group taken was written before this sync starts, so one sync
       // covers them all.
       absl::Status status = absl::OkStatus();
-      if (options_.sync) {
+      if (failed_.load()) {
+        // A sync failed before: what it should have covered may be lost, and
+        // these groups may depend on it (a `written` callback let later work
+        // read it). None of them is acknowledged.
+        status = absl::UnavailableError(
+            "write could not be made durable: an earlier sync failed");
+      } else if (options_.sync) {
         const absl::Time start = absl::Now();
         status = store_->SyncWal();
         if (Observer* observer = observer_.load(std::memory_order_acquire)) {
@@ -425,8 +446,7 @@ void AuditLog::SyncLoop() {
       }
       if (status.ok()) {
         durable_seq_.store(groups.back().last_seq);
-      } else {
-        failed_.store(true);
+      } else if (!failed_.exchange(true)) {
         platform::LogError(
             absl::StrCat("audit log sync failed: ", status.ToString()));
         status = absl::UnavailableError(
@@ -453,7 +473,7 @@ void AuditLog::SyncLoop() {
 
 void AuditLog::CompletionLoop() {
   for (;;) {
-    Completion completion;
+    std::deque<Completion> completions;
     {
       absl::MutexLock lock(&done_mu_);
       done_mu_.Await(absl::Condition(
@@ -462,10 +482,11 @@ void AuditLog::CompletionLoop() {
           },
           this));
       if (written_.empty()) return;  // the syncer has finished
-      completion = std::move(written_.front());
-      written_.pop_front();
+      completions.swap(written_);
     }
-    std::move(completion.done)(std::move(completion.status));
+    for (Completion& c : completions) {
+      std::move(c.done)(std::move(c.status));
+    }
   }
 }
 

@@ -76,6 +76,16 @@ class AuditLog {
   // written). `done` must not block; it may call Commit again. Callbacks of
   // one group may run in any order.
   void Commit(storage::WriteBatch data, std::vector<Event> events, Done done);
+  // As above; `written` is also called, exactly once and before or
+  // concurrently with `done`, on a completion thread as soon as the batch is
+  // written (visible to every reader, not yet durable) or has failed. A
+  // caller that serializes work on some state (a subject) can let the next
+  // piece of work read this one's writes from then on, without waiting for
+  // the sync: whatever that work acknowledges is committed later in the log,
+  // so the sync that makes it durable covers this batch too, and after a
+  // failed sync nothing later is acknowledged. Same rules as `done`.
+  void Commit(storage::WriteBatch data, std::vector<Event> events, Done done,
+              Done written);
 
   // Starts signing checkpoints with `signer` (the vault's key, available
   // only once the vault is open). Verify checks them against its public key.
@@ -141,6 +151,7 @@ class AuditLog {
     storage::WriteBatch data;
     std::vector<Event> events;
     Done done;
+    Done written;             // may be empty
     bool checkpoint = false;  // sign a checkpoint after this commit
   };
 

@@ -3,8 +3,10 @@
 
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/storage/store.h"
 
 namespace sandyq::testing {
@@ -103,6 +105,9 @@ class MemoryStore final : public storage::Store {
           +[](bool* held) { return !*held; }, &hold_syncs_));
       --held_syncs_;
     }
+    if (!fail_next_sync_with_.ok()) {
+      return std::exchange(fail_next_sync_with_, absl::OkStatus());
+    }
     if (!fail_syncs_with_.ok()) return fail_syncs_with_;
     ++wal_syncs_;
     unsynced_writes_ = 0;
@@ -128,6 +133,11 @@ class MemoryStore final : public storage::Store {
     absl::MutexLock lock(&mu_);
     fail_syncs_with_ = std::move(status);
   }
+  // Only the next SyncWal returns `status`; later ones succeed again.
+  void FailNextSync(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_next_sync_with_ = std::move(status);
+  }
   // Later SyncWal calls block until ReleaseSyncs().
   void HoldSyncs() {
     absl::MutexLock lock(&mu_);
@@ -136,6 +146,18 @@ class MemoryStore final : public storage::Store {
   void ReleaseSyncs() {
     absl::MutexLock lock(&mu_);
     hold_syncs_ = false;
+  }
+  // Waits until at least `n` writes are not yet synced; false if that takes
+  // longer than `timeout` (a guard against a hung test, not a timing).
+  bool AwaitUnsyncedWrites(int n, absl::Duration timeout) {
+    struct Want {
+      const int* have;
+      int n;
+    } want{&unsynced_writes_, n};
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(
+        absl::Condition(+[](Want* w) { return *w->have >= w->n; }, &want),
+        timeout);
   }
   // Waits until a SyncWal call is blocked by HoldSyncs().
   void AwaitHeldSync() {
@@ -185,6 +207,7 @@ class MemoryStore final : public storage::Store {
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   int synced_writes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fail_syncs_with_ ABSL_GUARDED_BY(mu_);
+  absl::Status fail_next_sync_with_ ABSL_GUARDED_BY(mu_);
   int wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
   int unsynced_writes_ ABSL_GUARDED_BY(mu_) = 0;
   bool hold_syncs_ ABSL_GUARDED_BY(mu_) = false;

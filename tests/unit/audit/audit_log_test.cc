@@ -451,6 +451,85 @@ TEST_F(AuditLogTest, NextGroupIsWrittenWhileTheLastOneSyncs) {
   EXPECT_TRUE(Verify().ok);
 }
 
+// `written` comes as soon as the batch is in the store, before any sync
+// covers it; `done` still waits for the sync.
+TEST_F(AuditLogTest, WrittenRunsBeforeTheSyncAndDoneAfterIt) {
+  OpenLog(&gated_);
+  absl::Notification written, done;
+  absl::Status written_status = absl::UnknownError("not called");
+  gated_.HoldNextSync();
+  log_->Commit(
+      DataPut("a"), Events(1),
+      [&](absl::Status s) {
+        EXPECT_THAT(s, IsOk());
+        done.Notify();
+      },
+      [&](absl::Status s) {
+        written_status = s;
+        written.Notify();
+      });
+  gated_.WaitUntilSyncHeld();
+  EXPECT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_THAT(written_status, IsOk());
+  EXPECT_FALSE(done.HasBeenNotified());
+  EXPECT_EQ(log_->last_seq(), 0u);  // written, not yet durable
+  EXPECT_TRUE(store_.Get(Table::kFields, "a").ok());
+  gated_.ReleaseSync();
+  done.WaitForNotification();
+  EXPECT_EQ(log_->last_seq(), 1u);
+}
+
+TEST_F(AuditLogTest, WrittenHearsAFailedWrite) {
+  store_.FailWrites(absl::UnavailableError("disk full"));
+  absl::Notification written, done;
+  absl::Status written_status, done_status;
+  log_->Commit(
+      DataPut("a"), Events(1),
+      [&](absl::Status s) {
+        done_status = s;
+        done.Notify();
+      },
+      [&](absl::Status s) {
+        written_status = s;
+        written.Notify();
+      });
+  written.WaitForNotification();
+  done.WaitForNotification();
+  EXPECT_THAT(written_status, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(done_status, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(log_->last_seq(), 0u);
+}
+
+// Work that read a batch once it was written is committed after it. If that
+// batch's sync fails, the later group is not acknowledged either, even if
+// the disk recovers for the next sync: it may depend on what was lost.
+TEST_F(AuditLogTest, AfterAFailedSyncLaterWrittenGroupsAreNotAcknowledged) {
+  store_.HoldSyncs();
+  absl::Notification first_done, second_written, second_done;
+  absl::Status first_status, second_status;
+  log_->Commit(DataPut("first"), Events(1), [&](absl::Status s) {
+    first_status = s;
+    first_done.Notify();
+  });
+  store_.AwaitHeldSync();  // the first group's sync is under way
+  log_->Commit(
+      DataPut("second"), Events(1),
+      [&](absl::Status s) {
+        second_status = s;
+        second_done.Notify();
+      },
+      [&](absl::Status) { second_written.Notify(); });
+  second_written.WaitForNotification();  // written before the sync fails
+  // The held sync fails; the next one, for the second group, would not.
+  store_.FailNextSync(absl::DataLossError("fsync: i/o error"));
+  store_.ReleaseSyncs();
+  first_done.WaitForNotification();
+  second_done.WaitForNotification();
+  EXPECT_THAT(first_status, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(second_status, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(log_->last_seq(), 0u);
+}
+
 // A failed sync may have lost the group: its callers hear so, the durable
 // head does not move, and the log takes no more commits.
 TEST_F(AuditLogTest, FailedSyncFailsTheCommitAndStopsTheLog) {
