@@ -211,7 +211,8 @@ void Vault::TokenizeMany(const Caller& caller,
 }
 
 // Runs while holding the subject: no other write for this subject can read
-// or change its state until `release`.
+// or change its state until `release`, which comes once this call's batch is
+// written (not yet durable; see AuditLog::Commit).
 void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
                             std::vector<size_t> indexes,
                             KeyedSequencer::Release release) {
@@ -381,8 +382,8 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   deps_.log->Commit(
       std::move(batch), std::move(events),
       [this, state = std::move(state), indexes = std::move(indexes),
-       reserved = std::move(reserved), release = std::move(release),
-       keyring = std::move(keyring), subject_hash,
+       reserved = std::move(reserved), keyring = std::move(keyring),
+       subject_hash,
        new_wrapped = std::string(new_aead != nullptr ? subject.wrapped_dek() : ""),
        new_aead = std::move(new_aead)](absl::Status written) mutable {
         keyring.reset();
@@ -390,14 +391,17 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
           deks_.Put(subject_hash, std::move(new_wrapped), std::move(new_aead));
         }
         Unreserve(reserved);
-        release();
         if (!written.ok()) {
           for (size_t i : indexes) {
             state->items[i].result = NotRecorded(written);
           }
         }
         state->GroupDone();
-      });
+      },
+      // The next write for this subject may start once this batch is
+      // written: it reads the subject record and dedup entries written here,
+      // and whatever it acknowledges is synced after them (AuditLog::Commit).
+      [release = std::move(release)](absl::Status) mutable { release(); });
 }
 
 absl::StatusOr<std::string> Vault::ReserveToken(fields::FieldType type,

@@ -951,6 +951,50 @@ TEST_F(VaultTest, ConcurrentTokenizeForOneNewSubjectCreatesOneKey) {
   EXPECT_EQ(distinct.size(), calls.size() / 2);
 }
 
+// Writes for one subject run one at a time, but the next starts as soon as
+// the last is written, not once it is durable: the dedup and the subject's
+// key are read from the written batch, and nothing is acknowledged before
+// the sync.
+TEST_F(VaultTest, NextWriteForASubjectStartsOnceTheLastIsWrittenNotSynced) {
+  constexpr char kPhone2[] = "+77011234567";
+  struct Call {
+    absl::Notification done;
+    absl::StatusOr<std::string> token = absl::UnknownError("not called");
+  };
+  Call first, second, repeat;
+  auto start = [&](absl::string_view value, Call& call) {
+    vault_->Tokenize({"checkout"}, Item(kSubjectA, Num(FieldType::kPhone), value),
+                     [&call](absl::StatusOr<std::string> token) {
+                       call.token = std::move(token);
+                       call.done.Notify();
+                     });
+  };
+  store_.HoldSyncs();
+  start(kPhone, first);
+  store_.AwaitHeldSync();  // the first call's batch is written, not synced
+  start(kPhone2, second);
+  start(kPhone, repeat);
+  if (!store_.AwaitUnsyncedWrites(3, absl::Seconds(30))) {
+    store_.ReleaseSyncs();
+    for (Call* call : {&first, &second, &repeat}) call->done.WaitForNotification();
+    FAIL() << "the later calls waited for the first one's sync";
+  }
+  EXPECT_FALSE(first.done.HasBeenNotified());
+  EXPECT_FALSE(second.done.HasBeenNotified());
+  EXPECT_FALSE(repeat.done.HasBeenNotified());
+  EXPECT_EQ(store_.Count(Table::kSubjects), 1u);
+  EXPECT_EQ(store_.Count(Table::kFields), 2u);
+  store_.ReleaseSyncs();
+  first.done.WaitForNotification();
+  second.done.WaitForNotification();
+  repeat.done.WaitForNotification();
+  ASSERT_THAT(first.token, IsOk());
+  ASSERT_THAT(second.token, IsOk());
+  EXPECT_THAT(repeat.token, IsOkAndHolds(*first.token));
+  EXPECT_NE(*second.token, *first.token);
+  EXPECT_THAT(Reveal(*second.token), IsOkAndHolds(kPhone2));
+}
+
 // --- Card tokens
 // --------------------------------------------------------------
 
