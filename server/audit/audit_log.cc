@@ -335,6 +335,9 @@ void AuditLog::WriterLoop() {
     absl::Time now = std::max(clock_->Now(), head_time_);
 
     storage::WriteBatch batch;
+    size_t ops = 2;  // the head, and perhaps a checkpoint
+    for (const Pending& p : group) ops += p.data.size() + 3 * p.events.size();
+    batch.Reserve(ops);
     bool force_checkpoint = timed_out || (stopping && group.empty());
     for (Pending& p : group) {
       batch.Append(std::move(p.data));

@@ -71,8 +71,16 @@ class WriteBatch {
   }
   // Appends `other`'s operations after this batch's.
   void Append(WriteBatch&& other) {
+    ops_.reserve(ops_.size() + other.ops_.size());
     for (auto& op : other.ops_) ops_.push_back(std::move(op));
     other.ops_.clear();
+  }
+  void Reserve(size_t ops) { ops_.reserve(ops); }
+  // Bytes of every key and value, for sizing a store's own batch.
+  size_t ByteSize() const {
+    size_t n = 0;
+    for (const Op& op : ops_) n += op.key.size() + op.value.size();
+    return n;
   }
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
