@@ -1,20 +1,18 @@
 #include "server/policy/policy.h"
 
-#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/fields/field_type.h"
+#include "tests/unit/policy/policy_test_util.h"
 
 namespace sandyq::policy {
 namespace {
@@ -28,21 +26,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
-
-// Tests run with the repository root as working directory.
-constexpr char kSamplePolicyPath[] = "deploy/dev/policy.textproto";
-
-std::string ReadFileOrDie(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::vector<std::string> Lines(const absl::Status& status) {
-  return absl::StrSplit(status.message(), '\n');
-}
 
 // ---------------------------------------------------------------------------
 // The sample policy, cell by cell. This is the table of deploy/dev/
@@ -162,28 +145,7 @@ Reveal ExpectedLevel(const ExpectedIdentity& identity,
   return by_type == by_purpose->second.end() ? Reveal::kDeny : by_type->second;
 }
 
-class SamplePolicyTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::shared_ptr<const Policy>> parsed =
-        Policy::Parse(ReadFileOrDie(kSamplePolicyPath), kSamplePolicyPath);
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
-    policy_ = *std::move(parsed);
-  }
-
-  // The principal named `identity`; fails the test if there is none.
-  const Principal& Who(const std::string& identity) {
-    const Principal* principal = policy_->FindIdentity(identity);
-    if (principal == nullptr) {
-      ADD_FAILURE() << "no identity " << identity;
-      return unknown_;
-    }
-    return *principal;
-  }
-
-  std::shared_ptr<const Policy> policy_;
-  const Principal unknown_;
-};
+class SamplePolicyTest : public SamplePolicyFixture {};
 
 TEST_F(SamplePolicyTest, ListsIdentitiesInFileOrder) {
   EXPECT_THAT(policy_->IdentityNames(),
@@ -563,13 +525,6 @@ TEST_F(SamplePolicyTest, PrincipalWithUndefinedRolesGetsNothing) {
 
 // ---------------------------------------------------------------------------
 // Decisions on small policies.
-
-std::shared_ptr<const Policy> ParseOrDie(absl::string_view text) {
-  absl::StatusOr<std::shared_ptr<const Policy>> policy =
-      Policy::Parse(text, "test.textproto");
-  EXPECT_TRUE(policy.ok()) << policy.status();
-  return policy.ok() ? *policy : nullptr;
-}
 
 constexpr char kTwoRoles[] = R"pb(
   purposes { name: "p" legal_basis: LEGAL_BASIS_CONTRACT }

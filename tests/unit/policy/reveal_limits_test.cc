@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/policy/policy.h"
+#include "tests/unit/policy/policy_test_util.h"
 
 namespace sandyq::policy {
 namespace {
@@ -20,13 +21,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
-
-std::shared_ptr<const Policy> ParseOrDie(absl::string_view text) {
-  absl::StatusOr<std::shared_ptr<const Policy>> policy =
-      Policy::Parse(text, "test.textproto");
-  EXPECT_TRUE(policy.ok()) << policy.status();
-  return policy.ok() ? *policy : nullptr;
-}
 
 constexpr char kHead[] =
     "purposes { name: \"p\" legal_basis: LEGAL_BASIS_CONTRACT }\n"

@@ -2,23 +2,19 @@
 // conditions on the subject for a reveal (blocking, consent, cross-border
 // transfer), collection while blocked, and retention rules.
 
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/fields/field_type.h"
 #include "server/policy/policy.h"
+#include "tests/unit/policy/policy_test_util.h"
 
 namespace sandyq::policy {
 namespace {
@@ -29,21 +25,6 @@ using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-// Tests run with the repository root as working directory.
-constexpr char kSamplePolicyPath[] = "deploy/dev/policy.textproto";
-
-std::string ReadFileOrDie(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-std::vector<std::string> Lines(const absl::Status& status) {
-  return absl::StrSplit(status.message(), '\n');
-}
 
 ConsentState Granted(bool cross_border = false) {
   return ConsentState{.granted = true, .cross_border = cross_border};
@@ -61,27 +42,7 @@ SubjectContext Blocked(std::optional<ConsentState> consent = std::nullopt) {
   return Subject(consent, /*blocked=*/true);
 }
 
-class SampleSubjectRulesTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::shared_ptr<const Policy>> parsed =
-        Policy::Parse(ReadFileOrDie(kSamplePolicyPath), kSamplePolicyPath);
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
-    policy_ = *std::move(parsed);
-  }
-
-  const Principal& Who(const std::string& identity) {
-    const Principal* principal = policy_->FindIdentity(identity);
-    if (principal == nullptr) {
-      ADD_FAILURE() << "no identity " << identity;
-      return unknown_;
-    }
-    return *principal;
-  }
-
-  std::shared_ptr<const Policy> policy_;
-  const Principal unknown_;
-};
+class SampleSubjectRulesTest : public SamplePolicyFixture {};
 
 // --- Purposes and roles -----------------------------------------------------
 
@@ -424,13 +385,6 @@ TEST_F(SampleSubjectRulesTest, OtherValuesHaveNoRetentionRule) {
 }
 
 // --- Small policies ---------------------------------------------------------
-
-std::shared_ptr<const Policy> ParseOrDie(absl::string_view text) {
-  absl::StatusOr<std::shared_ptr<const Policy>> policy =
-      Policy::Parse(text, "test.textproto");
-  EXPECT_TRUE(policy.ok()) << policy.status();
-  return policy.ok() ? *policy : nullptr;
-}
 
 constexpr char kBase[] =
     "purposes { name: \"p\" legal_basis: LEGAL_BASIS_CONTRACT }\n"

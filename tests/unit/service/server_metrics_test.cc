@@ -4,7 +4,6 @@
 
 #include "server/service/server_metrics.h"
 
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,12 +14,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/audit/audit_log.h"
 #include "server/metrics/registry.h"
-#include "server/platform/files.h"
 #include "server/policy/policy.h"
 #include "server/vault/vault.h"
 #include "tests/fakes/fake_clock.h"
@@ -28,11 +25,14 @@
 #include "tests/fakes/fake_random.h"
 #include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
+#include "tests/fakes/vault_fixture.h"
 
 namespace sandyq::service {
 namespace {
 
 using audit::Decision;
+using ::sandyq::testing::Await;
+using ::sandyq::testing::DevPolicy;
 using ::sandyq::testing::FakeClock;
 using ::sandyq::testing::FakeMasterKey;
 using ::sandyq::testing::FakeRandom;
@@ -40,29 +40,6 @@ using ::sandyq::testing::IsOk;
 using ::sandyq::testing::MemoryStore;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::shared_ptr<const policy::Policy> DevPolicy() {
-  // Tests run with the repository root as the working directory.
-  absl::StatusOr<std::string> text =
-      platform::ReadFile("deploy/dev/policy.textproto");
-  EXPECT_THAT(text, IsOk());
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      policy::Policy::Parse(text.value_or(""), "policy.textproto");
-  EXPECT_THAT(policy, IsOk());
-  return policy.value_or(nullptr);
-}
-
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(vault::Callback<T>)>& start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
 
 std::optional<double> Sample(const std::string& scrape,
                              absl::string_view series) {

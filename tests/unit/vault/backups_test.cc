@@ -6,17 +6,14 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -34,12 +31,14 @@
 #include "tests/fakes/fake_random.h"
 #include "tests/fakes/status_matchers.h"
 #include "tests/fakes/temp_dir.h"
+#include "tests/fakes/vault_fixture.h"
 #include "tests/unit/vault/subject_test_util.h"
 
 namespace sandyq::vault {
 namespace {
 
 namespace pb = ::sandyq::internal::v1;
+using ::sandyq::testing::Await;
 using ::sandyq::testing::FakeClock;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::IsOkAndHolds;
@@ -525,20 +524,6 @@ TEST_F(BackupsTest, RestoreFromAMissingBackupChangesNothing) {
 }
 
 // --- Through the Vault ------------------------------------------------------
-
-template <typename T>
-absl::StatusOr<T> Await(
-    const std::function<void(absl::AnyInvocable<void(absl::StatusOr<T>) &&>)>&
-        start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
 
 TEST(VaultBackupTest, BackupAndEraseThroughTheVaultReachTheBackup) {
   ScopedTempDir dir;

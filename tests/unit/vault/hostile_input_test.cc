@@ -1,7 +1,6 @@
 // Regression tests for what the fuzz targets (tests/fuzz/) found in the
 // vault, each with its minimized input. Synthetic values only.
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,7 +8,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/audit/audit_log.h"
@@ -22,24 +20,14 @@
 #include "tests/fakes/fake_random.h"
 #include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
+#include "tests/fakes/vault_fixture.h"
 
 namespace sandyq::vault {
 namespace {
 
+using ::sandyq::testing::Await;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::StatusIs;
-
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
 
 class HostileInputTest : public ::testing::Test {
  protected:

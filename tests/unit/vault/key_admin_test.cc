@@ -12,7 +12,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sandyq/internal/v1/records.pb.h"
@@ -20,17 +19,13 @@
 #include "server/audit/chain.h"
 #include "server/crypto/signer.h"
 #include "server/fields/field_type.h"
-#include "server/platform/files.h"
 #include "server/policy/policy.h"
 #include "server/storage/encoding.h"
 #include "server/storage/store.h"
 #include "server/vault/records.h"
 #include "server/vault/vault.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/fake_master_key.h"
-#include "tests/fakes/fake_random.h"
-#include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
+#include "tests/fakes/vault_fixture.h"
 #include "tests/unit/vault/key_test_util.h"
 
 namespace sandyq::vault {
@@ -40,13 +35,12 @@ namespace pb = ::sandyq::internal::v1;
 using audit::Decision;
 using audit::StoredEvent;
 using fields::FieldType;
-using ::sandyq::testing::FakeClock;
-using ::sandyq::testing::FakeMasterKey;
-using ::sandyq::testing::FakeRandom;
+using ::sandyq::testing::Await;
+using ::sandyq::testing::DevPolicy;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::IsOkAndHolds;
-using ::sandyq::testing::MemoryStore;
 using ::sandyq::testing::StatusIs;
+using ::sandyq::testing::VaultFixture;
 using storage::Table;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -63,56 +57,18 @@ constexpr char kPhone[] = "+77012345678";
 constexpr const char* kNotKeyAdmins[] = {"checkout", "support", "auditor",
                                          "dpo", "stranger"};
 
-std::shared_ptr<const policy::Policy> DevPolicy() {
-  // Tests run with the repository root as the working directory.
-  absl::StatusOr<std::string> text =
-      platform::ReadFile("deploy/dev/policy.textproto");
-  EXPECT_THAT(text, IsOk());
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      policy::Policy::Parse(text.value_or(""), "policy.textproto");
-  EXPECT_THAT(policy, IsOk());
-  return policy.value_or(nullptr);
-}
-
-// Calls an asynchronous vault method and waits for its callback.
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-class KeyAdminTest : public ::testing::Test {
+class KeyAdminTest : public VaultFixture {
  protected:
+  KeyAdminTest() : VaultFixture(/*random_seed=*/2026) {}
+
   void SetUp() override {
     policy_ = DevPolicy();
     ASSERT_NE(policy_, nullptr);
     ASSERT_NO_FATAL_FAILURE(Open());
   }
 
-  void Open() {
-    vault_.reset();
-    log_.reset();
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = std::move(*log);
-    absl::StatusOr<std::unique_ptr<Vault>> vault =
-        Vault::Open({.store = &store_,
-                     .log = log_.get(),
-                     .master = &master_,
-                     .clock = &clock_,
-                     .random = &random_,
-                     .policy = policy_},
-                    {.background_key_maintenance = false});
-    ASSERT_THAT(vault, IsOk());
-    vault_ = std::move(*vault);
-  }
+  // (Re)opens the log and the vault over store_.
+  void Open() { OpenLogAndVault({}); }
 
   absl::StatusOr<uint32_t> RotateKeys(absl::string_view identity) {
     return Await<uint32_t>([&](Callback<uint32_t> done) {
@@ -159,19 +115,6 @@ class KeyAdminTest : public ::testing::Test {
     return revealed->value;
   }
 
-  std::vector<StoredEvent> AllEvents() const {
-    std::vector<StoredEvent> events;
-    EXPECT_THAT(store_.Scan(Table::kAudit, "", "",
-                            [&](absl::string_view, absl::string_view value) {
-                              absl::StatusOr<StoredEvent> e =
-                                  audit::DecodeEvent(value);
-                              EXPECT_THAT(e, IsOk());
-                              if (e.ok()) events.push_back(*e);
-                              return true;
-                            }),
-                IsOk());
-    return events;
-  }
   // Runs `call` and returns the events it wrote.
   std::vector<StoredEvent> EventsOf(const std::function<void()>& call) {
     const size_t before = AllEvents().size();
@@ -193,14 +136,6 @@ class KeyAdminTest : public ::testing::Test {
     EXPECT_THAT(listing, IsOk());
     return listing.ok() ? listing->keys : std::vector<KeyInfo>{};
   }
-
-  MemoryStore store_;
-  FakeClock clock_;
-  FakeRandom random_{2026};
-  FakeMasterKey master_;
-  std::shared_ptr<const policy::Policy> policy_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<Vault> vault_;  // after log_: destroyed first
 };
 
 // --- Authorization and the access log ----------------------------------------

@@ -1,7 +1,6 @@
 // Rate limits and bulk-extraction alarms through the Vault's reveal paths
 // (Detokenize, DetokenizeBatch, Lookup), driven by the fake clock.
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,21 +14,15 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/audit/audit_log.h"
 #include "server/fields/field_type.h"
-#include "server/platform/files.h"
 #include "server/policy/policy.h"
-#include "server/storage/store.h"
 #include "server/vault/vault.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/fake_master_key.h"
-#include "tests/fakes/fake_random.h"
-#include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
+#include "tests/fakes/vault_fixture.h"
 
 namespace sandyq::vault {
 namespace {
@@ -37,18 +30,16 @@ namespace {
 using audit::Decision;
 using audit::StoredEvent;
 using fields::FieldType;
-using ::sandyq::testing::FakeClock;
-using ::sandyq::testing::FakeMasterKey;
-using ::sandyq::testing::FakeRandom;
+using ::sandyq::testing::Await;
+using ::sandyq::testing::DevPolicyText;
 using ::sandyq::testing::IsOk;
-using ::sandyq::testing::MemoryStore;
+using ::sandyq::testing::ParsePolicy;
 using ::sandyq::testing::StatusIs;
-using storage::Table;
+using ::sandyq::testing::VaultFixture;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::SizeIs;
 
@@ -100,34 +91,6 @@ constexpr char kLimitedIdentities[] = R"pb(
   }
 )pb";
 
-std::string DevPolicyText() {
-  // Tests run with the repository root as the working directory.
-  absl::StatusOr<std::string> text =
-      platform::ReadFile("deploy/dev/policy.textproto");
-  EXPECT_THAT(text, IsOk());
-  return text.value_or("");
-}
-
-std::shared_ptr<const policy::Policy> ParsePolicy(absl::string_view text) {
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      policy::Policy::Parse(text, "policy.textproto");
-  EXPECT_THAT(policy, IsOk());
-  return policy.value_or(nullptr);
-}
-
-// Calls an asynchronous vault method and waits for its callback.
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
 DetokenizeInput Req(absl::string_view token, absl::string_view purpose) {
   DetokenizeInput input;
   input.token = std::string(token);
@@ -135,26 +98,18 @@ DetokenizeInput Req(absl::string_view token, absl::string_view purpose) {
   return input;
 }
 
-class RateLimitTest : public ::testing::Test {
+class RateLimitTest : public VaultFixture {
  protected:
+  RateLimitTest() : VaultFixture(/*random_seed=*/2026) {
+    // Half past the hour, so per-day tests can cross an hour boundary.
+    clock_.Set(absl::FromUnixSeconds(1767225600) + absl::Minutes(30));
+  }
+
   void SetUp() override {
     std::shared_ptr<const policy::Policy> policy =
         ParsePolicy(absl::StrCat(DevPolicyText(), kLimitedIdentities));
     ASSERT_NE(policy, nullptr);
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = std::move(*log);
-    absl::StatusOr<std::unique_ptr<Vault>> vault =
-        Vault::Open({.store = &store_,
-                     .log = log_.get(),
-                     .master = &master_,
-                     .clock = &clock_,
-                     .random = &random_,
-                     .policy = policy},
-                    {.background_key_maintenance = false});
-    ASSERT_THAT(vault, IsOk());
-    vault_ = std::move(*vault);
+    ASSERT_NO_FATAL_FAILURE(OpenLogAndVault({.policy = policy}));
     phone_ = TokenizeOrDie(kSubject, FieldType::kPhone, kPhone);
     address_ = TokenizeOrDie(kSubject, FieldType::kAddress, kAddress);
   }
@@ -213,25 +168,6 @@ class RateLimitTest : public ::testing::Test {
     return max;
   }
 
-  std::vector<StoredEvent> AllEvents() const {
-    std::vector<StoredEvent> events;
-    EXPECT_THAT(store_.Scan(Table::kAudit, "", "",
-                            [&](absl::string_view, absl::string_view value) {
-                              absl::StatusOr<StoredEvent> e =
-                                  audit::DecodeEvent(value);
-                              EXPECT_THAT(e, IsOk());
-                              if (e.ok()) events.push_back(*e);
-                              return true;
-                            }),
-                IsOk());
-    return events;
-  }
-  StoredEvent LastEvent() const {
-    std::vector<StoredEvent> all = AllEvents();
-    EXPECT_THAT(all, Not(IsEmpty()));
-    return all.empty() ? StoredEvent{} : all.back();
-  }
-
   RevealLimiter::IdentityStats StatsOf(absl::string_view identity) const {
     for (const RevealLimiter::IdentityStats& s : vault_->RevealStats()) {
       if (s.identity == identity) return s;
@@ -239,13 +175,6 @@ class RateLimitTest : public ::testing::Test {
     return {};
   }
 
-  MemoryStore store_;
-  // Half past the hour, so per-day tests can cross an hour boundary.
-  FakeClock clock_{absl::FromUnixSeconds(1767225600) + absl::Minutes(30)};
-  FakeRandom random_{2026};
-  FakeMasterKey master_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<Vault> vault_;  // after log_: destroyed first
   std::string phone_;
   std::string address_;
 };

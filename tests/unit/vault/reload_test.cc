@@ -3,7 +3,6 @@
 // for the next call, all or nothing, recorded either way.
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,15 +19,11 @@
 #include "gtest/gtest.h"
 #include "server/audit/audit_log.h"
 #include "server/fields/field_type.h"
-#include "server/platform/files.h"
 #include "server/policy/access_rules.h"
 #include "server/policy/policy.h"
 #include "server/vault/vault.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/fake_master_key.h"
-#include "tests/fakes/fake_random.h"
-#include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
+#include "tests/fakes/vault_fixture.h"
 
 namespace sandyq::vault {
 namespace {
@@ -36,9 +31,12 @@ namespace {
 using audit::Decision;
 using audit::StoredEvent;
 using fields::FieldType;
+using ::sandyq::testing::Await;
+using ::sandyq::testing::DevPolicyText;
 using ::sandyq::testing::IsOk;
+using ::sandyq::testing::ParsePolicy;
 using ::sandyq::testing::StatusIs;
-using storage::Table;
+using ::sandyq::testing::VaultFixture;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -65,21 +63,6 @@ constexpr char kSupportIdentity[] = R"(identities {
 
 int Num(FieldType type) { return static_cast<int>(type); }
 
-std::string SamplePolicyText() {
-  // Tests run with the repository root as the working directory.
-  absl::StatusOr<std::string> text =
-      platform::ReadFile("deploy/dev/policy.textproto");
-  EXPECT_THAT(text, IsOk());
-  return text.value_or("");
-}
-
-std::shared_ptr<const policy::Policy> ParsePolicy(const std::string& text) {
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      policy::Policy::Parse(text, "policy.textproto");
-  EXPECT_THAT(policy, IsOk());
-  return policy.value_or(nullptr);
-}
-
 std::shared_ptr<const policy::RevocationList> Revoked(
     const std::string& text) {
   absl::StatusOr<std::shared_ptr<const policy::RevocationList>> list =
@@ -88,9 +71,9 @@ std::shared_ptr<const policy::RevocationList> Revoked(
   return list.value_or(nullptr);
 }
 
-// The sample policy without the support identity.
+// The development policy without the support identity.
 std::string PolicyWithoutSupport() {
-  std::string text = SamplePolicyText();
+  std::string text = DevPolicyText();
   const size_t at = text.find(kSupportIdentity);
   EXPECT_NE(at, std::string::npos);
   if (at != std::string::npos) text.erase(at, sizeof(kSupportIdentity) - 1);
@@ -102,20 +85,7 @@ Caller As(absl::string_view identity, absl::string_view serial = kOtherSerial) {
           .certificate_serial = std::string(serial)};
 }
 
-// Calls an asynchronous vault method and waits for its callback.
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-class ReloadTest : public ::testing::Test {
+class ReloadTest : public VaultFixture {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(Open(nullptr, /*with_loader=*/true));
@@ -123,26 +93,11 @@ class ReloadTest : public ::testing::Test {
 
   void Open(std::shared_ptr<const policy::RevocationList> revoked,
             bool with_loader) {
-    vault_.reset();
-    log_.reset();
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = std::move(*log);
     AccessRulesLoader loader = nullptr;
     if (with_loader) loader = [this] { return Load(); };
-    absl::StatusOr<std::unique_ptr<Vault>> vault = Vault::Open(
-        {.store = &store_,
-         .log = log_.get(),
-         .master = &master_,
-         .clock = &clock_,
-         .random = &random_,
-         .policy = ParsePolicy(SamplePolicyText()),
-         .revoked = std::move(revoked),
-         .load_access_rules = std::move(loader)},
-        {.background_key_maintenance = false});
-    ASSERT_THAT(vault, IsOk());
-    vault_ = std::move(*vault);
+    OpenLogAndVault({.policy = ParsePolicy(DevPolicyText()),
+                     .revoked = std::move(revoked),
+                     .load_access_rules = std::move(loader)});
   }
 
   // What the next reload loads: `policy_text` and `revoked_text` parsed, or
@@ -205,31 +160,6 @@ class ReloadTest : public ::testing::Test {
                          std::move(done));
         });
   }
-
-  std::vector<StoredEvent> AllEvents() const {
-    std::vector<StoredEvent> events;
-    EXPECT_THAT(store_.Scan(Table::kAudit, "", "",
-                            [&](absl::string_view, absl::string_view value) {
-                              absl::StatusOr<StoredEvent> e =
-                                  audit::DecodeEvent(value);
-                              EXPECT_THAT(e, IsOk());
-                              if (e.ok()) events.push_back(*e);
-                              return true;
-                            }),
-                IsOk());
-    return events;
-  }
-  StoredEvent LastEvent() const {
-    std::vector<StoredEvent> all = AllEvents();
-    return all.empty() ? StoredEvent{} : all.back();
-  }
-
-  ::sandyq::testing::MemoryStore store_;
-  ::sandyq::testing::FakeClock clock_;
-  ::sandyq::testing::FakeMasterKey master_;
-  ::sandyq::testing::FakeRandom random_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<Vault> vault_;
 
   absl::Mutex mu_;
   absl::StatusOr<policy::AccessRules> next_ ABSL_GUARDED_BY(mu_) =
@@ -365,7 +295,7 @@ TEST_F(ReloadTest, ReloadWithoutAnIdentityRefusesItsNextCall) {
 
 TEST_F(ReloadTest, ReloadRevokesACertificateForItsNextCall) {
   ASSERT_THAT(Lookup(As("support", kRevokedSerial)), IsOk());
-  NextLoad(SamplePolicyText(), "serial=0A1B\n");
+  NextLoad(DevPolicyText(), "serial=0A1B\n");
   absl::StatusOr<ReloadInfo> info = Reload(As("keyadmin"));
   ASSERT_THAT(info, IsOk());
   EXPECT_EQ(info->revoked_serials, 1u);
@@ -375,7 +305,7 @@ TEST_F(ReloadTest, ReloadRevokesACertificateForItsNextCall) {
   EXPECT_THAT(Lookup(As("support", kOtherSerial)), IsOk());
 
   // And a later reload without it lets the old certificate back in.
-  NextLoad(SamplePolicyText(), "");
+  NextLoad(DevPolicyText(), "");
   ASSERT_THAT(Reload(As("keyadmin")), IsOk());
   EXPECT_THAT(Lookup(As("support", kRevokedSerial)), IsOk());
 }
@@ -463,35 +393,20 @@ TEST_F(ReloadTest, AnEarlierLoadNeverReplacesALaterOne) {
   // files and finishes first. The first one's rules must not win.
   absl::Notification first_loading, first_may_return;
   std::atomic<int> calls{0};
-  vault_.reset();
-  log_.reset();
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-      audit::AuditLog::Open(&store_, &clock_, {});
-  ASSERT_THAT(log, IsOk());
-  log_ = std::move(*log);
-  absl::StatusOr<std::unique_ptr<Vault>> vault = Vault::Open(
-      {.store = &store_,
-       .log = log_.get(),
-       .master = &master_,
-       .clock = &clock_,
-       .random = &random_,
-       .policy = ParsePolicy(SamplePolicyText()),
-       .load_access_rules =
-           [&]() -> absl::StatusOr<policy::AccessRules> {
+  ASSERT_NO_FATAL_FAILURE(OpenLogAndVault(
+      {.policy = ParsePolicy(DevPolicyText()),
+       .load_access_rules = [&]() -> absl::StatusOr<policy::AccessRules> {
          if (calls.fetch_add(1) == 0) {
            first_loading.Notify();
            first_may_return.WaitForNotification();
-           return policy::AccessRules{.policy = ParsePolicy(SamplePolicyText()),
+           return policy::AccessRules{.policy = ParsePolicy(DevPolicyText()),
                                       .revoked = Revoked(""),
                                       .description = "old files"};
          }
-         return policy::AccessRules{.policy = ParsePolicy(SamplePolicyText()),
+         return policy::AccessRules{.policy = ParsePolicy(DevPolicyText()),
                                     .revoked = Revoked("0A1B\n"),
                                     .description = "new files"};
-       }},
-      {.background_key_maintenance = false});
-  ASSERT_THAT(vault, IsOk());
-  vault_ = std::move(*vault);
+       }}));
 
   absl::StatusOr<ReloadInfo> first = absl::UnknownError("not run");
   std::thread slow([&] { first = Reload(As("keyadmin")); });
@@ -508,7 +423,7 @@ TEST_F(ReloadTest, AnEarlierLoadNeverReplacesALaterOne) {
 
 TEST_F(ReloadTest, SetPolicyKeepsTheRevocationList) {
   ASSERT_NO_FATAL_FAILURE(Open(Revoked("0A1B\n"), /*with_loader=*/true));
-  vault_->SetPolicy(ParsePolicy(SamplePolicyText()));
+  vault_->SetPolicy(ParsePolicy(DevPolicyText()));
   EXPECT_THAT(Lookup(As("support", kRevokedSerial)),
               StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(Lookup(As("support")), IsOk());

@@ -14,7 +14,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -22,17 +21,13 @@
 #include "server/audit/audit_log.h"
 #include "server/fields/field_type.h"
 #include "server/fields/token.h"
-#include "server/platform/files.h"
 #include "server/policy/policy.h"
 #include "server/storage/store.h"
 #include "server/vault/erasure_ledger.h"
 #include "server/vault/vault.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/fake_master_key.h"
-#include "tests/fakes/fake_random.h"
-#include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
 #include "tests/fakes/temp_dir.h"
+#include "tests/fakes/vault_fixture.h"
 #include "tests/unit/vault/key_test_util.h"  // PrintTo(StoredEvent)
 #include "tests/unit/vault/subject_test_util.h"
 
@@ -43,14 +38,15 @@ namespace pb = ::sandyq::internal::v1;
 using audit::Decision;
 using audit::StoredEvent;
 using fields::FieldType;
-using ::sandyq::testing::FakeClock;
-using ::sandyq::testing::FakeMasterKey;
-using ::sandyq::testing::FakeRandom;
+using ::sandyq::testing::Await;
+using ::sandyq::testing::ContainsRunOf;
+using ::sandyq::testing::DevPolicyText;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::IsOkAndHolds;
-using ::sandyq::testing::MemoryStore;
+using ::sandyq::testing::ParsePolicy;
 using ::sandyq::testing::ScopedTempDir;
 using ::sandyq::testing::StatusIs;
+using ::sandyq::testing::VaultFixture;
 using storage::Table;
 using ::testing::ElementsAre;
 using ::testing::EndsWith;
@@ -58,7 +54,6 @@ using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
-using ::testing::Not;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
@@ -88,50 +83,16 @@ constexpr absl::Duration kDay = absl::Hours(24);
 
 int Num(FieldType type) { return static_cast<int>(type); }
 
-std::string DevPolicyText() {
-  // Tests run with the repository root as the working directory.
-  absl::StatusOr<std::string> text =
-      platform::ReadFile("deploy/dev/policy.textproto");
-  EXPECT_THAT(text, IsOk());
-  return text.value_or("");
-}
-
-std::shared_ptr<const policy::Policy> ParsePolicy(absl::string_view text) {
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      policy::Policy::Parse(text, "policy.textproto");
-  EXPECT_THAT(policy, IsOk());
-  return policy.value_or(nullptr);
-}
-
-// Calls an asynchronous vault method and waits for its callback.
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-// Whether `text` holds any `run`-byte window of `value`.
-bool ContainsRunOf(absl::string_view text, absl::string_view value,
-                   size_t run = 4) {
-  if (value.size() < run) return absl::StrContains(text, value);
-  for (size_t i = 0; i + run <= value.size(); ++i) {
-    if (absl::StrContains(text, value.substr(i, run))) return true;
-  }
-  return false;
-}
-
 bool IsCheckpoint(const StoredEvent& e) {
   return e.event.rpc == "Audit.Checkpoint";
 }
 
-class SubjectsTest : public ::testing::Test {
+class SubjectsTest : public VaultFixture {
  protected:
+  SubjectsTest() : VaultFixture(/*random_seed=*/94) {}
+  // The vault and the log go before the ledger and its directory.
+  ~SubjectsTest() override { CloseVault(); }
+
   void SetUp() override {
     policy_ = ParsePolicy(DevPolicyText());
     ASSERT_NE(policy_, nullptr);
@@ -143,25 +104,7 @@ class SubjectsTest : public ::testing::Test {
   }
 
   // (Re)opens the log and the vault over store_.
-  void Open(ErasureLedger* ledger) {
-    vault_.reset();
-    log_.reset();
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = std::move(*log);
-    absl::StatusOr<std::unique_ptr<Vault>> vault =
-        Vault::Open({.store = &store_,
-                     .log = log_.get(),
-                     .master = &master_,
-                     .clock = &clock_,
-                     .random = &random_,
-                     .policy = policy_,
-                     .ledger = ledger},
-                    {.background_key_maintenance = false});
-    ASSERT_THAT(vault, IsOk());
-    vault_ = std::move(*vault);
-  }
+  void Open(ErasureLedger* ledger) { OpenLogAndVault({.ledger = ledger}); }
 
   // --- Tokenizer ---
 
@@ -323,19 +266,12 @@ class SubjectsTest : public ::testing::Test {
 
   // --- Store and log ---
 
-  std::vector<StoredEvent> AllEvents() const {
+  // Every stored event but the checkpoints, in order.
+  std::vector<StoredEvent> AllEvents() const override {
     std::vector<StoredEvent> events;
-    EXPECT_THAT(store_.Scan(Table::kAudit, "", "",
-                            [&](absl::string_view, absl::string_view value) {
-                              absl::StatusOr<StoredEvent> e =
-                                  audit::DecodeEvent(value);
-                              EXPECT_THAT(e, IsOk());
-                              if (e.ok() && !IsCheckpoint(*e)) {
-                                events.push_back(*e);
-                              }
-                              return true;
-                            }),
-                IsOk());
+    for (StoredEvent& e : VaultFixture::AllEvents()) {
+      if (!IsCheckpoint(e)) events.push_back(std::move(e));
+    }
     return events;
   }
   // Events (checkpoints left out) after the first `n`.
@@ -345,30 +281,12 @@ class SubjectsTest : public ::testing::Test {
                ? std::vector<StoredEvent>{}
                : std::vector<StoredEvent>(all.begin() + n, all.end());
   }
-  StoredEvent LastEvent() const {
-    std::vector<StoredEvent> all = AllEvents();
-    EXPECT_THAT(all, Not(IsEmpty()));
-    return all.empty() ? StoredEvent{} : all.back();
-  }
   std::vector<StoredEvent> EventsAbout(const std::string& hash) const {
     std::vector<StoredEvent> out;
     for (const StoredEvent& e : AllEvents()) {
       if (e.event.subject_hash == hash) out.push_back(e);
     }
     return out;
-  }
-
-  std::string AllStoredBytes() const {
-    std::string all;
-    for (int t = 0; t < storage::kTableCount; ++t) {
-      EXPECT_THAT(store_.Scan(static_cast<Table>(t), "", "",
-                              [&](absl::string_view k, absl::string_view v) {
-                                absl::StrAppend(&all, k, "\n", v, "\n");
-                                return true;
-                              }),
-                  IsOk());
-    }
-    return all;
   }
 
   std::optional<pb::SubjectRecord> SubjectRecordOf(
@@ -381,14 +299,7 @@ class SubjectsTest : public ::testing::Test {
   }
 
   ScopedTempDir dir_;
-  MemoryStore store_;
-  FakeClock clock_;
-  FakeRandom random_{94};
-  FakeMasterKey master_;
-  std::shared_ptr<const policy::Policy> policy_;
   std::unique_ptr<ErasureLedger> ledger_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<Vault> vault_;  // after log_: destroyed first
 };
 
 // --- Consent ----------------------------------------------------------------

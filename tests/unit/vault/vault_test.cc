@@ -1,6 +1,5 @@
 #include "server/vault/vault.h"
 
-#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -14,21 +13,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/blocking_counter.h"
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sandyq/internal/v1/records.pb.h"
 #include "server/audit/audit_log.h"
 #include "server/fields/field_type.h"
 #include "server/fields/token.h"
-#include "server/platform/files.h"
 #include "server/policy/policy.h"
 #include "server/storage/store.h"
-#include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fake_master_key.h"
 #include "tests/fakes/fake_random.h"
 #include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
+#include "tests/fakes/vault_fixture.h"
 
 namespace sandyq::vault {
 namespace {
@@ -37,14 +34,16 @@ namespace pb = ::sandyq::internal::v1;
 using audit::Decision;
 using audit::StoredEvent;
 using fields::FieldType;
+using ::sandyq::testing::Await;
 using ::sandyq::testing::ConstantRandom;
-using ::sandyq::testing::FakeClock;
+using ::sandyq::testing::ContainsRunOf;
+using ::sandyq::testing::DevPolicy;
 using ::sandyq::testing::FakeMasterKey;
-using ::sandyq::testing::FakeRandom;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::IsOkAndHolds;
 using ::sandyq::testing::MemoryStore;
 using ::sandyq::testing::StatusIs;
+using ::sandyq::testing::VaultFixture;
 using storage::Table;
 using ::testing::Each;
 using ::testing::Eq;
@@ -116,42 +115,10 @@ AuditQueryInput SubjectQuery(absl::string_view subject_id) {
   return input;
 }
 
-// Whether `text` holds any `run`-byte window of `value`.
-bool ContainsRunOf(absl::string_view text, absl::string_view value,
-                   size_t run = 4) {
-  if (value.size() < run) return absl::StrContains(text, value);
-  for (size_t i = 0; i + run <= value.size(); ++i) {
-    if (absl::StrContains(text, value.substr(i, run))) return true;
-  }
-  return false;
-}
-
-std::shared_ptr<const policy::Policy> DevPolicy() {
-  // Tests run with the repository root as the working directory.
-  absl::StatusOr<std::string> text =
-      platform::ReadFile("deploy/dev/policy.textproto");
-  EXPECT_THAT(text, IsOk());
-  absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-      policy::Policy::Parse(text.value_or(""), "policy.textproto");
-  EXPECT_THAT(policy, IsOk());
-  return policy.value_or(nullptr);
-}
-
-// Calls an asynchronous vault method and waits for its callback.
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(Callback<T>)>& start) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("callback not called");
-  start([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-class VaultTest : public ::testing::Test {
+class VaultTest : public VaultFixture {
  protected:
+  VaultTest() : VaultFixture(/*random_seed=*/2026) {}
+
   void SetUp() override {
     policy_ = DevPolicy();
     ASSERT_NE(policy_, nullptr);
@@ -161,25 +128,11 @@ class VaultTest : public ::testing::Test {
 
   // (Re)opens the log and the vault over store_.
   void Open(crypto::MasterKeyProvider* master = nullptr) {
-    vault_.reset();
-    log_.reset();
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = std::move(*log);
-    absl::StatusOr<std::unique_ptr<Vault>> vault = OpenVault(master);
-    ASSERT_THAT(vault, IsOk());
-    vault_ = std::move(*vault);
+    OpenLogAndVault({.master = master, .random = random()});
   }
   absl::StatusOr<std::unique_ptr<Vault>> OpenVault(
       crypto::MasterKeyProvider* master) {
-    return Vault::Open({.store = &store_,
-                        .log = log_.get(),
-                        .master = master != nullptr ? master : &master_,
-                        .clock = &clock_,
-                        .random = random(),
-                        .policy = policy_},
-                       {.background_key_maintenance = false});
+    return NewVault({.master = master, .random = random()});
   }
   virtual platform::Random* random() { return &random_; }
 
@@ -251,43 +204,10 @@ class VaultTest : public ::testing::Test {
         });
   }
 
-  // Every stored access-log event, in order.
-  std::vector<StoredEvent> AllEvents() const {
-    std::vector<StoredEvent> events;
-    EXPECT_THAT(store_.Scan(Table::kAudit, "", "",
-                            [&](absl::string_view, absl::string_view value) {
-                              absl::StatusOr<StoredEvent> e =
-                                  audit::DecodeEvent(value);
-                              EXPECT_THAT(e, IsOk());
-                              if (e.ok()) events.push_back(*e);
-                              return true;
-                            }),
-                IsOk());
-    return events;
-  }
   // The events written since SetUp.
   std::vector<StoredEvent> NewEvents() const {
     std::vector<StoredEvent> all = AllEvents();
     return std::vector<StoredEvent>(all.begin() + events_at_start_, all.end());
-  }
-  StoredEvent LastEvent() const {
-    std::vector<StoredEvent> all = AllEvents();
-    EXPECT_THAT(all, Not(IsEmpty()));
-    return all.empty() ? StoredEvent{} : all.back();
-  }
-
-  // Every stored key and value, of every table, concatenated.
-  std::string AllStoredBytes() const {
-    std::string all;
-    for (int t = 0; t < storage::kTableCount; ++t) {
-      EXPECT_THAT(store_.Scan(static_cast<Table>(t), "", "",
-                              [&](absl::string_view k, absl::string_view v) {
-                                absl::StrAppend(&all, k, "\n", v, "\n");
-                                return true;
-                              }),
-                  IsOk());
-    }
-    return all;
   }
 
   pb::FieldRecord FieldRecordOf(absl::string_view token) const {
@@ -299,13 +219,6 @@ class VaultTest : public ::testing::Test {
     return record;
   }
 
-  MemoryStore store_;
-  FakeClock clock_;
-  FakeRandom random_{2026};
-  FakeMasterKey master_;
-  std::shared_ptr<const policy::Policy> policy_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<Vault> vault_;  // after log_: destroyed first
   size_t events_at_start_ = 0;
 };
 
