@@ -515,7 +515,7 @@ TEST_F(SamplePolicyTest, PrincipalWithUndefinedRolesGetsNothing) {
   const Principal stranger{.identity = "stranger",
                            .organisation = "elsewhere",
                            .country = "KZ",
-                           .roles = {"root", "admin"}};
+                           .roles = {"root", "admin"}, .reveal_limits = {}, .alarms = {}};
   EXPECT_FALSE(policy_->Tokenize(stranger, FieldType::kPhone).allowed);
   EXPECT_FALSE(policy_->RevealAnything(stranger, "marketing", true).allowed);
   EXPECT_FALSE(

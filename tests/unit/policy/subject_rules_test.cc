@@ -109,7 +109,7 @@ TEST_F(SampleSubjectRulesTest, PrincipalWithUndefinedRolesManagesNothing) {
   const Principal stranger{.identity = "stranger",
                            .organisation = "elsewhere",
                            .country = "KZ",
-                           .roles = {"dpo-typo"}};
+                           .roles = {"dpo-typo"}, .reveal_limits = {}, .alarms = {}};
   EXPECT_FALSE(policy_->SubjectAdmin(stranger).allowed);
   EXPECT_FALSE(policy_->Backup(stranger).allowed);
 }
@@ -242,7 +242,7 @@ TEST_F(SampleSubjectRulesTest, CallerAbroadIsDeniedPurposesWithoutCrossBorder) {
   const Principal abroad{.identity = "support-de",
                          .organisation = "partner",
                          .country = "DE",
-                         .roles = {"support"}};
+                         .roles = {"support"}, .reveal_limits = {}, .alarms = {}};
   for (const char* purpose :
        {"customer_support", "payment_processing", "subject_access_request"}) {
     SCOPED_TRACE(purpose);
@@ -260,7 +260,7 @@ TEST_F(SampleSubjectRulesTest, LegalRequestFromAbroadIsDeniedEvenWhileBlocked) {
   const Principal abroad{.identity = "legal-de",
                          .organisation = "partner",
                          .country = "DE",
-                         .roles = {"legal"}};
+                         .roles = {"legal"}, .reveal_limits = {}, .alarms = {}};
   const Decision decision =
       policy_->SubjectConditions(abroad, "legal_request", Blocked());
   EXPECT_EQ(decision.code, absl::StatusCode::kPermissionDenied);
