@@ -204,7 +204,8 @@ class AuditLog {
   std::deque<Unsynced> unsynced_ ABSL_GUARDED_BY(sync_mu_);
   bool writer_finished_ ABSL_GUARDED_BY(sync_mu_) = false;
   // Set once a sync fails: what was written since may be lost, so the log
-  // accepts no more commits (the store is as broken as its disk).
+  // accepts no more commits (the store is as broken as its disk), and no
+  // group already written is acknowledged either, however later syncs end.
   std::atomic<bool> failed_{false};
 
   // Groups synced (or failed), waiting for their callbacks.
