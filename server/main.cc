@@ -82,6 +82,9 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "Overrides metrics.listen of the config: host:port of the plain-HTTP "
           "Prometheus listener (GET /metrics); port 0 picks a free one; "
           "\"off\" for none. --dev listens on 127.0.0.1:0.");
+ABSL_FLAG(uint32_t, block_cache_mb, 0,
+          "Overrides storage.block_cache_mb of the config: MiB of RocksDB's "
+          "block cache (0: the config's value, whose default is 256).");
 ABSL_FLAG(bool, allow_root, false,
           "Run as root. Without --dev sandyqd refuses to run as root: it "
           "runs as its own user (the systemd unit's User=sandyq), so files "
@@ -112,6 +115,14 @@ audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
         *config::ParseConfigDuration(cfg.audit().checkpoint_every());
   }
   return options;
+}
+
+size_t BlockCacheBytes(const sandyq::v1::ServerConfig& cfg) {
+  constexpr uint32_t kDefaultMb = 256;
+  uint32_t mb = absl::GetFlag(FLAGS_block_cache_mb);
+  if (mb == 0) mb = cfg.storage().block_cache_mb();
+  if (mb == 0) mb = kDefaultMb;
+  return static_cast<size_t>(mb) << 20;
 }
 
 std::vector<vault::BackupTarget> BackupTargets(const sandyq::v1::ServerConfig& cfg) {
@@ -293,7 +304,8 @@ int Run() {
       vault::ErasureLedger::Open(cfg->erasure_ledger());
   if (!ledger.ok()) return Fail(ledger.status());
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
-      storage::OpenRocksDbStore({.path = cfg->data_dir()});
+      storage::OpenRocksDbStore({.path = cfg->data_dir(),
+                                 .block_cache_bytes = BlockCacheBytes(*cfg)});
   if (!store.ok()) return Fail(store.status());
   const bool sync = !cfg->storage().unsafe_skip_sync();
   if (!sync) {

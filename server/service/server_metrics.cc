@@ -151,6 +151,11 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry, vault::Vault* vault,
                                         "Background errors since the store "
                                         "opened; writes stop after one.")
                              .WithLabels({})),
+      block_cache_bytes_(registry->AddGauge(
+          "sandyq_rocksdb_block_cache_bytes",
+          "RocksDB's block cache, shared by every table: its capacity "
+          "(storage.block_cache_mb) and what it holds now.",
+          {"kind"})),
       rewrap_pending_(registry
                           ->AddGauge("sandyq_key_rewrap_pending",
                                      "Subject data keys still wrapped by an "
@@ -246,6 +251,10 @@ void ServerMetrics::Collect() {
     running_compactions_.Set(static_cast<double>(stats->running_compactions));
     running_flushes_.Set(static_cast<double>(stats->running_flushes));
     background_errors_.Set(static_cast<double>(stats->background_errors));
+    block_cache_bytes_.WithLabels({"capacity"}).Set(
+        static_cast<double>(stats->block_cache_capacity_bytes));
+    block_cache_bytes_.WithLabels({"usage"}).Set(
+        static_cast<double>(stats->block_cache_usage_bytes));
   }
   if (absl::StatusOr<vault::Vault::KeyProgress> keys =
           vault_->KeyProgressForMetrics();

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -184,6 +185,11 @@ class RocksDbStore final : public Store {
         &stats.running_flushes);
     get(handles_[0], rocksdb::DB::Properties::kBackgroundErrors,
         &stats.background_errors);
+    // One cache for every table (OpenRocksDbStore): any family's answer.
+    get(handles_[0], rocksdb::DB::Properties::kBlockCacheCapacity,
+        &stats.block_cache_capacity_bytes);
+    get(handles_[0], rocksdb::DB::Properties::kBlockCacheUsage,
+        &stats.block_cache_usage_bytes);
     return stats;
   }
 
@@ -234,6 +240,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   db_options.keep_log_file_num = 5;
 
   rocksdb::BlockBasedTableOptions table_options;
+  if (options.block_cache_bytes > 0) {
+    table_options.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  }
   table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.merge_operator = std::make_shared<CounterAddOperator>();

@@ -45,6 +45,8 @@ struct StoreStats {
   uint64_t running_compactions = 0;
   uint64_t running_flushes = 0;
   uint64_t background_errors = 0;  // since open; writes stop after one
+  uint64_t block_cache_capacity_bytes = 0;
+  uint64_t block_cache_usage_bytes = 0;
 };
 
 // Puts and deletes applied all together or not at all.
@@ -154,6 +156,9 @@ class Store {
 struct RocksDbOptions {
   std::string path;
   bool create_if_missing = true;
+  // Memory for the cache of table blocks that every table shares; 0 keeps
+  // RocksDB's own default (8 MiB).
+  size_t block_cache_bytes = 0;
 };
 
 // Opens (or creates) a RocksDB store under `options.path`.

@@ -268,6 +268,11 @@ TEST_F(MetricsE2eTest, RocksDbStatisticsForEveryTable) {
   EXPECT_GT(*Sample(scrape, "sandyq_rocksdb_memtable_bytes{table=\"audit\"}"), 0);
   EXPECT_EQ(Sample(scrape, "sandyq_rocksdb_background_errors"), 0);
   EXPECT_TRUE(Sample(scrape, "sandyq_rocksdb_running_compactions").has_value());
+  // storage.block_cache_mb is unset in the dev config: 256 MiB.
+  EXPECT_EQ(Sample(scrape, "sandyq_rocksdb_block_cache_bytes{kind=\"capacity\"}"),
+            256.0 * 1024 * 1024);
+  EXPECT_TRUE(
+      Sample(scrape, "sandyq_rocksdb_block_cache_bytes{kind=\"usage\"}").has_value());
 }
 
 TEST_F(MetricsE2eTest, KeyRewrapProgressAfterARotation) {
@@ -327,6 +332,17 @@ TEST_F(MetricsE2eTest, UnknownPathsAreNotFound) {
 }
 
 // --- Startup --------------------------------------------------------------------
+
+TEST(MetricsStartupE2eTest, BlockCacheFlagSetsItsSize) {
+  auto server = ServerProcess::StartDev(NewTempDir("metrics-cache"),
+                                        {"--block_cache_mb=32"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<HttpResponse> r =
+      HttpGet((*server)->metrics_address(), "/metrics");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Sample(r->body, "sandyq_rocksdb_block_cache_bytes{kind=\"capacity\"}"),
+            32.0 * 1024 * 1024);
+}
 
 TEST(MetricsStartupE2eTest, OffWhenTurnedOff) {
   auto server = ServerProcess::StartDev(NewTempDir("metrics-off"),

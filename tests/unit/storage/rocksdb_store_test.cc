@@ -225,6 +225,34 @@ TEST_F(RocksDbStoreTest, StatsCountKeysInMemoryThenInTableFiles) {
   EXPECT_LT(flushed.memtable_bytes, fields.memtable_bytes);
 }
 
+TEST_F(RocksDbStoreTest, BlockCacheHasTheSizeAskedForAndFillsOnReads) {
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      OpenRocksDbStore({.path = path(), .block_cache_bytes = 64 << 20});
+  ASSERT_THAT(store, IsOk());
+  store_ = std::move(*store);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_THAT(Put(Table::kFields, absl::StrCat("k", i), std::string(100, 'v')),
+                IsOk());
+  }
+  ASSERT_THAT(store_->CompactAll(), IsOk());  // into table files
+  absl::StatusOr<StoreStats> before = store_->Stats();
+  ASSERT_THAT(before, IsOk());
+  EXPECT_EQ(before->block_cache_capacity_bytes, uint64_t{64} << 20);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_THAT(store_->Get(Table::kFields, absl::StrCat("k", i)), IsOk());
+  }
+  absl::StatusOr<StoreStats> after = store_->Stats();
+  ASSERT_THAT(after, IsOk());
+  EXPECT_GT(after->block_cache_usage_bytes, before->block_cache_usage_bytes);
+}
+
+TEST_F(RocksDbStoreTest, BlockCacheDefaultsToRocksDbsOwn) {
+  absl::StatusOr<StoreStats> stats = store_->Stats();
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->block_cache_capacity_bytes, uint64_t{8} << 20);
+}
+
 TEST(TableNameTest, NamesEveryTable) {
   EXPECT_EQ(TableName(Table::kMeta), "meta");
   EXPECT_EQ(TableName(Table::kKeys), "keys");
