@@ -76,9 +76,9 @@ class AuditLog {
   // written). `done` must not block; it may call Commit again. Callbacks of
   // one group may run in any order.
   void Commit(storage::WriteBatch data, std::vector<Event> events, Done done);
-  // As above; `written` is also called, exactly once and before or
-  // concurrently with `done`, on a completion thread as soon as the batch is
-  // written (visible to every reader, not yet durable) or has failed. A
+  // As above; `written` is also called, exactly once, on a completion thread
+  // as soon as the batch is written (visible to every reader, not yet
+  // durable) or has failed; it may run before, during or even after `done`. A
   // caller that serializes work on some state (a subject) can let the next
   // piece of work read this one's writes from then on, without waiting for
   // the sync: whatever that work acknowledges is committed later in the log,
