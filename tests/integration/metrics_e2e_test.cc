@@ -32,6 +32,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/http_get.h"
+#include "tests/fakes/prometheus_text.h"
 #include "tests/integration/e2e_util.h"
 #include "tests/integration/server_process.h"
 
@@ -47,20 +48,6 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// The value of the sample `series` (name and labels exactly as sandyqd
-// renders them) in a scrape, or nullopt if absent.
-std::optional<double> Sample(const std::string& scrape,
-                             absl::string_view series) {
-  for (absl::string_view line : absl::StrSplit(scrape, '\n')) {
-    if (!absl::StartsWith(line, series)) continue;
-    absl::string_view rest = line.substr(series.size());
-    if (!absl::ConsumePrefix(&rest, " ")) continue;
-    double value = 0;
-    if (absl::SimpleAtod(rest, &value)) return value;
-  }
-  return std::nullopt;
 }
 
 std::string Calls(absl::string_view rpc, absl::string_view code,

@@ -24,6 +24,7 @@
 #include "tests/fakes/fake_master_key.h"
 #include "tests/fakes/fake_random.h"
 #include "tests/fakes/memory_store.h"
+#include "tests/fakes/prometheus_text.h"
 #include "tests/fakes/status_matchers.h"
 #include "tests/fakes/vault_fixture.h"
 
@@ -38,20 +39,9 @@ using ::sandyq::testing::FakeMasterKey;
 using ::sandyq::testing::FakeRandom;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::MemoryStore;
+using ::sandyq::testing::Sample;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::optional<double> Sample(const std::string& scrape,
-                             absl::string_view series) {
-  for (absl::string_view line : absl::StrSplit(scrape, '\n')) {
-    if (!absl::StartsWith(line, series)) continue;
-    absl::string_view rest = line.substr(series.size());
-    if (!absl::ConsumePrefix(&rest, " ")) continue;
-    double value = 0;
-    if (absl::SimpleAtod(rest, &value)) return value;
-  }
-  return std::nullopt;
-}
 
 audit::Event RevealEvent(absl::string_view identity, absl::string_view purpose,
                          Decision decision,
