@@ -1,6 +1,9 @@
 #include "server/audit/audit_log.h"
 
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -28,6 +31,35 @@ std::string SubjectIndexPrefix(absl::string_view subject_hash) {
 std::string IdentityIndexPrefix(absl::string_view identity) {
   return absl::StrCat(absl::string_view(&kIdentityIndexTag, 1), identity,
                       absl::string_view("\0", 1));
+}
+
+// An index entry covers the events of one write group under one prefix: its
+// key ends with the last one's sequence number, and its value lists the
+// others as varint distances back from it, oldest first. A single event has
+// an empty value.
+std::string IndexEntryValue(const std::vector<uint64_t>& seqs) {
+  std::string out;
+  const uint64_t last = seqs.back();
+  for (size_t i = 0; i + 1 < seqs.size(); ++i) {
+    storage::AppendVarint(last - seqs[i], &out);
+  }
+  return out;
+}
+
+// The sequence numbers of an index entry, ascending; nullopt if the value
+// does not decode to numbers below `last` in ascending order.
+std::optional<std::vector<uint64_t>> IndexEntrySeqs(uint64_t last,
+                                                    absl::string_view value) {
+  std::vector<uint64_t> seqs;
+  while (!value.empty()) {
+    std::optional<uint64_t> back = storage::ReadVarint(&value);
+    if (!back || *back == 0 || *back >= last) return std::nullopt;
+    const uint64_t seq = last - *back;
+    if (!seqs.empty() && seq <= seqs.back()) return std::nullopt;
+    seqs.push_back(seq);
+  }
+  seqs.push_back(last);
+  return seqs;
 }
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
@@ -263,17 +295,28 @@ void AuditLog::Append(Event event, std::string signature, absl::Time now,
   internal::v1::StoredAuditEvent record;
   record.set_event(std::move(body));
   record.set_hash(stored.hash);
-  const std::string seq_key = storage::EncodeU64(stored.seq);
-  batch.Put(Table::kAudit, seq_key, record.SerializeAsString());
+  batch.Put(Table::kAudit, storage::EncodeU64(stored.seq),
+            record.SerializeAsString());
   if (!stored.event.subject_hash.empty()) {
-    batch.Put(Table::kAuditIndex,
-              SubjectIndexPrefix(stored.event.subject_hash) + seq_key, "");
+    group_index_[SubjectIndexPrefix(stored.event.subject_hash)].push_back(
+        stored.seq);
   }
-  batch.Put(Table::kAuditIndex,
-            IdentityIndexPrefix(stored.event.identity) + seq_key, "");
+  group_index_[IdentityIndexPrefix(stored.event.identity)].push_back(
+      stored.seq);
   head_seq_ = stored.seq;
   head_hash_ = std::move(stored.hash);
   head_time_ = now;
+}
+
+void AuditLog::WriteGroupIndex(storage::WriteBatch& batch) {
+  // One entry per prefix instead of one per event: a group's events mostly
+  // come from a few callers, and its puts are most of the writer's work.
+  for (const auto& [prefix, seqs] : group_index_) {
+    batch.Put(Table::kAuditIndex,
+              absl::StrCat(prefix, storage::EncodeU64(seqs.back())),
+              IndexEntryValue(seqs));
+  }
+  group_index_.clear();
 }
 
 void AuditLog::AppendCheckpoint(absl::Time now, storage::WriteBatch& batch) {
@@ -358,6 +401,7 @@ void AuditLog::WriterLoop() {
         head_seq_ - last_checkpoint_seq_ >= options_.checkpoint_every_events) {
       AppendCheckpoint(now, batch);
     }
+    WriteGroupIndex(batch);
     if (head_seq_ != start_seq) {
       internal::v1::AuditHead head;
       head.set_seq(head_seq_);
@@ -555,19 +599,25 @@ absl::Status AuditLog::Query(
   if (!prefix.empty()) {
     absl::Status s = store_->Scan(
         Table::kAuditIndex, prefix, prefix + storage::EncodeU64(after),
-        [&](absl::string_view key, absl::string_view) {
-          std::optional<uint64_t> seq =
+        [&](absl::string_view key, absl::string_view value) {
+          std::optional<uint64_t> last =
               storage::DecodeU64(key.substr(prefix.size()));
-          if (!seq) {
-            inner = absl::DataLossError("audit index key does not decode");
+          std::optional<std::vector<uint64_t>> seqs;
+          if (last) seqs = IndexEntrySeqs(*last, value);
+          if (!seqs) {
+            inner = absl::DataLossError("audit index entry does not decode");
             return false;
           }
-          absl::StatusOr<StoredEvent> e = ReadEvent(*seq);
-          if (!e.ok()) {
-            inner = e.status();
-            return false;
+          for (uint64_t seq : *seqs) {
+            if (seq <= after) continue;  // earlier in the entry's group
+            absl::StatusOr<StoredEvent> e = ReadEvent(seq);
+            if (!e.ok()) {
+              inner = e.status();
+              return false;
+            }
+            if (!consider(*e)) return false;
           }
-          return consider(*e);
+          return true;
         });
     return s.ok() ? inner : s;
   }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -166,9 +167,13 @@ class AuditLog {
   void WriterLoop();
   void SyncLoop();
   void CompletionLoop();
-  // Appends `event` as the next event of the chain to `batch`.
+  // Appends `event` as the next event of the chain to `batch`, and notes it
+  // for the group's index entries (WriteGroupIndex).
   void Append(Event event, std::string signature, absl::Time now,
               storage::WriteBatch& batch);
+  // Writes one index entry per subject and per identity for the events
+  // appended since the last call (docs/storage-format.md, "Access log").
+  void WriteGroupIndex(storage::WriteBatch& batch);
   // Appends a signed checkpoint if any event is unsigned.
   void AppendCheckpoint(absl::Time now, storage::WriteBatch& batch);
   absl::StatusOr<StoredEvent> ReadEvent(uint64_t seq) const;
@@ -190,6 +195,9 @@ class AuditLog {
   absl::Time head_time_;
   uint64_t last_checkpoint_seq_ = 0;
   absl::Time first_unsigned_time_ = absl::InfiniteFuture();
+  // Index prefix (subject or identity) -> the group's events under it, in
+  // order; emptied by WriteGroupIndex.
+  absl::flat_hash_map<std::string, std::vector<uint64_t>> group_index_;
 
   mutable absl::Mutex signer_mu_;
   std::shared_ptr<const crypto::Ed25519Signer> signer_

@@ -16,6 +16,13 @@ std::string EncodeU64(uint64_t v);
 std::optional<uint32_t> DecodeU32(absl::string_view bytes);
 std::optional<uint64_t> DecodeU64(absl::string_view bytes);
 
+// Unsigned LEB128 varints (7 bits a byte, low bits first), for lists of
+// small numbers in values.
+void AppendVarint(uint64_t v, std::string* out);
+// Reads one varint from the front of `*in` and advances past it; nullopt
+// (and `*in` unchanged) if `*in` is empty, ends inside one, or it overflows.
+std::optional<uint64_t> ReadVarint(absl::string_view* in);
+
 // Counters (WriteBatch::Add): 8-byte little-endian two's complement.
 std::string EncodeCounter(int64_t v);
 // 0 for an empty value (absent counter); nullopt if malformed.

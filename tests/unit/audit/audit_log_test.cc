@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/blocking_counter.h"
@@ -1307,6 +1308,116 @@ TEST_F(AuditQueryTest, ReportsADamagedEvent) {
   filter.subject_hash = SubjectHash('A');
   EXPECT_THAT(log_->Query(filter, [](const StoredEvent&) { return true; }),
               StatusIs(absl::StatusCode::kDataLoss));
+}
+
+// --- The index: one entry per subject and per caller in a group ------------
+
+class AuditIndexTest : public AuditLogTest {
+ protected:
+  // One commit, so one group: events 1-5.
+  //   seq  identity  subject
+  //   1    support   A
+  //   2    checkout  B
+  //   3    support   A
+  //   4    support   C
+  //   5    checkout  A
+  void SetUp() override {
+    AuditLogTest::SetUp();
+    ASSERT_THAT(Commit({MakeEvent("support", SubjectHash('A')),
+                        MakeEvent("checkout", SubjectHash('B')),
+                        MakeEvent("support", SubjectHash('A')),
+                        MakeEvent("support", SubjectHash('C')),
+                        MakeEvent("checkout", SubjectHash('A'))}),
+                IsOk());
+  }
+
+  std::vector<std::string> IndexKeys() const {
+    std::vector<std::string> keys;
+    EXPECT_THAT(store_.Scan(Table::kAuditIndex, "", "",
+                            [&](absl::string_view key, absl::string_view) {
+                              keys.emplace_back(key);
+                              return true;
+                            }),
+                IsOk());
+    return keys;
+  }
+  static std::string SubjectKey(char subject, uint64_t last) {
+    return absl::StrCat("s", SubjectHash(subject), EncodeU64(last));
+  }
+  static std::string IdentityKey(absl::string_view identity, uint64_t last) {
+    return absl::StrCat("i", identity, absl::string_view("\0", 1),
+                        EncodeU64(last));
+  }
+};
+
+TEST_F(AuditIndexTest, OneEntryPerSubjectAndPerCallerInAGroup) {
+  // Keyed by the last event of each; not one entry per event.
+  EXPECT_THAT(IndexKeys(),
+              ::testing::UnorderedElementsAre(
+                  SubjectKey('A', 5), SubjectKey('B', 2), SubjectKey('C', 4),
+                  IdentityKey("support", 4), IdentityKey("checkout", 5)));
+  // A single event's entry has an empty value; others list the earlier
+  // events as distances back from the last.
+  EXPECT_THAT(store_.Get(Table::kAuditIndex, SubjectKey('B', 2)),
+              IsOkAndHolds(""));
+  EXPECT_THAT(store_.Get(Table::kAuditIndex, SubjectKey('A', 5)),
+              IsOkAndHolds("\x04\x02"));  // events 1 and 3
+}
+
+TEST_F(AuditIndexTest, QueriesFindEveryEventOfAnEntryInOrder) {
+  AuditLog::Filter filter;
+  filter.subject_hash = SubjectHash('A');
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(1, 3, 5));
+  filter.subject_hash.clear();
+  filter.identity = "support";
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(1, 3, 4));
+  filter.identity = "checkout";
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(2, 5));
+}
+
+TEST_F(AuditIndexTest, AfterSeqAndLimitCutInsideAnEntry) {
+  AuditLog::Filter filter;
+  filter.identity = "support";
+  filter.after_seq = 1;
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(3, 4));
+  filter.after_seq = 3;
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(4));
+  filter.after_seq = 1;
+  filter.limit = 1;
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(3));
+}
+
+TEST_F(AuditIndexTest, LaterGroupsAddEntriesAfterEarlierOnes) {
+  ASSERT_THAT(Commit({MakeEvent("support", SubjectHash('A'))}), IsOk());
+  ASSERT_THAT(Commit({MakeEvent("checkout", SubjectHash('C')),
+                      MakeEvent("support", SubjectHash('A'))}),
+              IsOk());
+  AuditLog::Filter filter;
+  filter.subject_hash = SubjectHash('A');
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(1, 3, 5, 6, 8));
+  filter.after_seq = 3;
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(5, 6, 8));
+  filter.subject_hash.clear();
+  filter.identity = "support";
+  filter.after_seq = 0;
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(1, 3, 4, 6, 8));
+}
+
+TEST_F(AuditIndexTest, ReportsADamagedEntry) {
+  AuditLog::Filter filter;
+  filter.subject_hash = SubjectHash('A');
+  for (const std::string& bad :
+       {std::string("\x80"),        // ends inside a varint
+        std::string("\x05"),        // reaches back to event 0
+        std::string("\x09"),        // before the log
+        std::string("\x02\x04"),    // not in ascending order
+        std::string("\x00", 1),     // the last event twice
+        std::string("\x02\x02")}) { // one event twice
+    store_.Poke(Table::kAuditIndex, SubjectKey('A', 5), bad);
+    EXPECT_THAT(log_->Query(filter, [](const StoredEvent&) { return true; }),
+                StatusIs(absl::StatusCode::kDataLoss))
+        << absl::CHexEscape(bad);
+  }
 }
 
 }  // namespace

@@ -89,5 +89,41 @@ TEST(EncodingTest, U32KeysSortInNumericOrder) {
   }
 }
 
+TEST(EncodingTest, VarintsRoundTripOneAfterAnother) {
+  const std::vector<uint64_t> values = {
+      0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 0xffffffffull,
+      std::numeric_limits<uint64_t>::max()};
+  std::string bytes;
+  for (uint64_t v : values) AppendVarint(v, &bytes);
+  absl::string_view in = bytes;
+  for (uint64_t v : values) EXPECT_THAT(ReadVarint(&in), Optional(Eq(v)));
+  EXPECT_TRUE(in.empty());
+}
+
+TEST(EncodingTest, VarintsUseSevenBitsAByte) {
+  std::string bytes;
+  AppendVarint(0x7f, &bytes);
+  EXPECT_EQ(bytes, "\x7f");
+  bytes.clear();
+  AppendVarint(300, &bytes);
+  EXPECT_EQ(bytes, "\xac\x02");
+  bytes.clear();
+  AppendVarint(std::numeric_limits<uint64_t>::max(), &bytes);
+  EXPECT_EQ(bytes.size(), 10u);
+}
+
+TEST(EncodingTest, ReadVarintRefusesTruncatedAndOverlongInput) {
+  for (absl::string_view bad :
+       {absl::string_view(""), absl::string_view("\x80"),
+        absl::string_view("\xff\xff"),
+        // Eleven bytes, or a tenth byte above 1: more than 64 bits.
+        absl::string_view("\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"),
+        absl::string_view("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02")}) {
+    absl::string_view in = bad;
+    EXPECT_EQ(ReadVarint(&in), std::nullopt) << bad.size() << " bytes";
+    EXPECT_EQ(in.size(), bad.size()) << "input consumed on failure";
+  }
+}
+
 }  // namespace
 }  // namespace sandyq::storage
