@@ -87,6 +87,11 @@ ABSL_FLAG(int64_t, preload, -1,
 ABSL_FLAG(int, preload_batch, 1000, "items per preload batch");
 ABSL_FLAG(int, preload_concurrency, 4, "preload batches in flight");
 ABSL_FLAG(uint64_t, subjects, 10000, "distinct subject ids values are spread over");
+ABSL_FLAG(std::string, tokenize_order, "spread",
+          "order of unary Tokenize values: spread (calls in flight concern "
+          "different subjects, as in online traffic) or by_subject (a "
+          "subject's fields in consecutive calls, which the server serializes "
+          "per subject); batches and the preload are always by_subject");
 ABSL_FLAG(double, rate, 0,
           "open loop: start at most R calls/s in total (latency is measured "
           "from the scheduled start); 0 = closed loop");
@@ -865,12 +870,22 @@ int Main(int argc, char** argv) {
   }
   const uint64_t subjects = std::max<uint64_t>(1, absl::GetFlag(FLAGS_subjects));
   SyntheticValues gen(seed, types, subjects);
+  const std::string tokenize_order = absl::GetFlag(FLAGS_tokenize_order);
+  if (tokenize_order != "spread" && tokenize_order != "by_subject") {
+    std::cerr << "sandyq-bench: --tokenize_order must be spread or by_subject\n";
+    return 2;
+  }
+  const SyntheticValues unary_gen(seed, types, subjects,
+                                  tokenize_order == "spread"
+                                      ? ItemOrder::kSpread
+                                      : ItemOrder::kBySubject);
 
   if (const int64_t n = absl::GetFlag(FLAGS_print_values); n > 0) {
     SyntheticItem item;
     for (int64_t i = 0; i < n; ++i) {
       gen.Make(i, &item);
-      std::cout << item.subject_id << '\t' << type_names[i % types.size()] << '\t'
+      const size_t t = std::find(types.begin(), types.end(), item.type) - types.begin();
+      std::cout << item.subject_id << '\t' << type_names[t] << '\t'
                 << item.value << '\n';
     }
     return 0;
@@ -1026,7 +1041,13 @@ int Main(int argc, char** argv) {
   if (any_tokenize) {
     const int64_t count = pool_items(mixed ? 40000.0 * mix_pct / 100 : 40000, 1);
     work.tokenize.resize(count);
-    for (int64_t i = 0; i < count; ++i) FillTokenize(gen, n_next++, &work.tokenize[i]);
+    // Both orders hold the same items in every block of subjects * types
+    // items: start a block of its own, so no value repeats a preloaded one.
+    const uint64_t block = subjects * types.size();
+    n_next = (n_next + block - 1) / block * block;
+    for (int64_t i = 0; i < count; ++i) {
+      FillTokenize(unary_gen, n_next++, &work.tokenize[i]);
+    }
   }
   if (!mixed && *single == kTokenizeBatch) {
     const int64_t calls = std::max<int64_t>(1, pool_items(250000, batch) / batch);
@@ -1115,7 +1136,9 @@ int Main(int argc, char** argv) {
                   ",\"concurrency\":", concurrency, ",\"channels\":", channels,
                   ",\"rate\":", Num(rate), ",\"batch\":", items_per_call,
                   ",\"types\":", JsonString(absl::StrJoin(type_names, ",")),
-                  ",\"subjects\":", subjects, ",\"seed\":", seed,
+                  ",\"subjects\":", subjects,
+                  ",\"tokenize_order\":", JsonString(tokenize_order),
+                  ",\"seed\":", seed,
                   ",\"duration_s\":", Num(r.window_s),
                   ",\"warmup_s\":", Num(absl::ToDoubleSeconds(warmup)), ",");
   absl::StrAppend(&json, SummaryJson(total));

@@ -161,9 +161,10 @@ bool LuhnValid(const std::string& digits) {
 }
 
 SyntheticValues::SyntheticValues(uint64_t seed, std::vector<int> types,
-                                 uint64_t subjects)
+                                 uint64_t subjects, ItemOrder order)
     : types_(std::move(types)),
       subjects_(subjects == 0 ? 1 : subjects),
+      order_(order),
       seed_(seed),
       offset_(SplitMix64(seed) % 1000003) {
   char tag[16];
@@ -174,11 +175,24 @@ SyntheticValues::SyntheticValues(uint64_t seed, std::vector<int> types,
 
 void SyntheticValues::Make(uint64_t n, SyntheticItem* item) const {
   const uint64_t t = types_.size();
-  const uint64_t g = n / t;            // the record
+  uint64_t g;  // the record
+  size_t field;  // which of its fields
+  if (order_ == ItemOrder::kBySubject) {
+    g = n / t;
+    field = n % t;
+  } else {
+    // Round r = n / subjects gives subject n % subjects its field r % T of
+    // its record r / T; the fields of one round are rotated by subject, so
+    // calls in flight together mix the types.
+    const uint64_t k = n % subjects_;
+    const uint64_t r = n / subjects_;
+    g = (r / t) * subjects_ + k;
+    field = (r + k) % t;
+  }
   const uint64_t k = g % subjects_;    // its subject
   const uint64_t q = g / subjects_;    // the subject's own record counter
   item->subject_id = absl::StrCat("bench:", run_tag_, ":", k);
-  item->type = types_[n % t];
+  item->type = types_[field];
   item->value = Value(item->type, g, q + k * 131);
 }
 

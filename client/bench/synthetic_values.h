@@ -5,9 +5,19 @@
 // server's validators (server/fields/) and none belongs to a real person.
 // No gRPC or protobuf here.
 //
-// Item n of a run is laid out like a stream of form submissions: the `types`
-// list is repeated, so items n = g*T .. g*T+T-1 are the fields of one "record"
-// g, which belongs to subject g % subjects. Every value is derived from g
+// Items are the fields of "records": record g belongs to subject g % subjects
+// and has one field of each of the T `types`. Two orders lay the same items
+// out differently:
+//  - kBySubject, like a stream of form submissions: items n = g*T .. g*T+T-1
+//    are the fields of record g, so consecutive items share a subject (a bulk
+//    load sends a person's fields together);
+//  - kSpread, like online traffic from many people at once: consecutive items
+//    belong to consecutive subjects, and a subject's next field comes one
+//    round of `subjects` items later. Calls in flight together then concern
+//    different people, as an independent client's random choice would.
+// Items 0 .. subjects*T-1 are the same set in both orders (the first record of
+// every subject), and so is every later block of that size.
+// Every value is derived from g
 // (and, for the low-cardinality types card expiry and date of birth, from the
 // subject's own record counter g / subjects), so within one run no
 // (subject, type, value) triple repeats for g below ~10^8 and every Tokenize
@@ -39,10 +49,13 @@ struct SyntheticItem {
   std::string value;
 };
 
+enum class ItemOrder { kBySubject, kSpread };
+
 class SyntheticValues {
  public:
   // `types`: non-empty list of FieldKind numbers; `subjects` >= 1.
-  SyntheticValues(uint64_t seed, std::vector<int> types, uint64_t subjects);
+  SyntheticValues(uint64_t seed, std::vector<int> types, uint64_t subjects,
+                  ItemOrder order = ItemOrder::kBySubject);
 
   // Item n (deterministic for a given seed, types and subjects).
   void Make(uint64_t n, SyntheticItem* item) const;
@@ -55,6 +68,7 @@ class SyntheticValues {
 
   std::vector<int> types_;
   uint64_t subjects_;
+  ItemOrder order_;
   uint64_t seed_;
   uint64_t offset_;  // seed-derived shift of numeric ranges
   std::string run_tag_;
