@@ -117,11 +117,25 @@ audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
   return options;
 }
 
-size_t BlockCacheBytes(const sandyq::v1::ServerConfig& cfg) {
+// RocksDB's block cache in bytes: the flag, else the config, else 256 MiB.
+// More than the machine's memory is refused: the cache would grow the
+// process until the kernel kills it, long after startup.
+absl::StatusOr<size_t> BlockCacheBytes(const sandyq::v1::ServerConfig& cfg) {
   constexpr uint32_t kDefaultMb = 256;
   uint32_t mb = absl::GetFlag(FLAGS_block_cache_mb);
   if (mb == 0) mb = cfg.storage().block_cache_mb();
   if (mb == 0) mb = kDefaultMb;
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) {
+    const uint64_t memory_mb =
+        (static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)) >> 20;
+    if (mb > memory_mb) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "storage.block_cache_mb (or --block_cache_mb): ", mb,
+          " MiB is more than this machine's memory (", memory_mb, " MiB)"));
+    }
+  }
   return static_cast<size_t>(mb) << 20;
 }
 
@@ -303,9 +317,11 @@ int Run() {
   absl::StatusOr<std::unique_ptr<vault::ErasureLedger>> ledger =
       vault::ErasureLedger::Open(cfg->erasure_ledger());
   if (!ledger.ok()) return Fail(ledger.status());
+  absl::StatusOr<size_t> block_cache_bytes = BlockCacheBytes(*cfg);
+  if (!block_cache_bytes.ok()) return Fail(block_cache_bytes.status());
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::OpenRocksDbStore({.path = cfg->data_dir(),
-                                 .block_cache_bytes = BlockCacheBytes(*cfg)});
+                                 .block_cache_bytes = *block_cache_bytes});
   if (!store.ok()) return Fail(store.status());
   const bool sync = !cfg->storage().unsafe_skip_sync();
   if (!sync) {

@@ -331,6 +331,17 @@ TEST(MetricsStartupE2eTest, BlockCacheFlagSetsItsSize) {
             32.0 * 1024 * 1024);
 }
 
+TEST(MetricsStartupE2eTest, ABlockCacheLargerThanTheMachinesMemoryIsRefused) {
+  std::string output;
+  EXPECT_EQ(ServerProcess::RunToExit(
+                {"--dev", "--data_dir", NewTempDir("metrics-cache-huge"),
+                 "--listen", "127.0.0.1:0", "--block_cache_mb=4000000000"},
+                &output),
+            1);
+  EXPECT_THAT(output, HasSubstr("storage.block_cache_mb"));
+  EXPECT_THAT(output, HasSubstr("is more than this machine's memory"));
+}
+
 TEST(MetricsStartupE2eTest, OffWhenTurnedOff) {
   auto server = ServerProcess::StartDev(NewTempDir("metrics-off"),
                                         {"--metrics_listen=off"});
