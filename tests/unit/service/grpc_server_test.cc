@@ -20,25 +20,22 @@
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/audit/audit_log.h"
 #include "server/crypto/dev_pki.h"
 #include "server/platform/files.h"
 #include "server/policy/access_rules.h"
-#include "server/policy/policy.h"
 #include "server/vault/vault.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/fake_master_key.h"
-#include "tests/fakes/fake_random.h"
-#include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
 #include "tests/fakes/temp_dir.h"
+#include "tests/fakes/vault_fixture.h"
 
 namespace sandyq::service {
 namespace {
 
 namespace v1 = ::sandyq::v1;
+using ::sandyq::testing::DevPolicy;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::StatusIs;
+using ::sandyq::testing::VaultFixture;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -56,7 +53,7 @@ std::string Read(const std::string& path) {
   return text.value_or("");
 }
 
-class GrpcServerTest : public ::testing::Test {
+class GrpcServerTest : public VaultFixture {
  protected:
   void SetUp() override {
     pki_ = dir_.path() + "/pki";
@@ -70,31 +67,14 @@ class GrpcServerTest : public ::testing::Test {
   void TearDown() override {
     store_.ReleaseSyncs();
     server_.reset();
-    vault_.reset();
-    log_.reset();
+    CloseVault();
   }
 
   // Opens the vault with `revoked` serials and starts the server.
   void Start(std::shared_ptr<const policy::RevocationList> revoked = nullptr) {
-    absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-        policy::Policy::Parse(Read("deploy/dev/policy.textproto"),
-                              "policy.textproto");
-    ASSERT_THAT(policy, IsOk());
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = std::move(*log);
-    absl::StatusOr<std::unique_ptr<vault::Vault>> vault = vault::Vault::Open(
-        {.store = &store_,
-         .log = log_.get(),
-         .master = &master_,
-         .clock = &clock_,
-         .random = &random_,
-         .policy = *policy,
-         .revoked = std::move(revoked)},
-        {.background_key_maintenance = false});
-    ASSERT_THAT(vault, IsOk());
-    vault_ = std::move(*vault);
+    policy_ = DevPolicy();
+    ASSERT_NE(policy_, nullptr);
+    ASSERT_NO_FATAL_FAILURE(OpenLogAndVault({.revoked = std::move(revoked)}));
     absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(
         {.listen = "127.0.0.1:0",
          .cert_pem = Read(pki_ + "/server.crt"),
@@ -128,13 +108,7 @@ class GrpcServerTest : public ::testing::Test {
 
   ::sandyq::testing::ScopedTempDir dir_;
   std::string pki_;
-  ::sandyq::testing::MemoryStore store_;
-  ::sandyq::testing::FakeClock clock_;
-  ::sandyq::testing::FakeMasterKey master_;
-  ::sandyq::testing::FakeRandom random_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<vault::Vault> vault_;
-  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<GrpcServer> server_;  // goes before the fixture's vault
 };
 
 TEST_F(GrpcServerTest, ShutdownTurnsHealthNotServingAndLetsCallsInFlightFinish) {

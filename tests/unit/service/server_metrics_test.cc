@@ -18,12 +18,7 @@
 #include "gtest/gtest.h"
 #include "server/audit/audit_log.h"
 #include "server/metrics/registry.h"
-#include "server/policy/policy.h"
 #include "server/vault/vault.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/fake_master_key.h"
-#include "tests/fakes/fake_random.h"
-#include "tests/fakes/memory_store.h"
 #include "tests/fakes/prometheus_text.h"
 #include "tests/fakes/status_matchers.h"
 #include "tests/fakes/vault_fixture.h"
@@ -34,12 +29,9 @@ namespace {
 using audit::Decision;
 using ::sandyq::testing::Await;
 using ::sandyq::testing::DevPolicy;
-using ::sandyq::testing::FakeClock;
-using ::sandyq::testing::FakeMasterKey;
-using ::sandyq::testing::FakeRandom;
 using ::sandyq::testing::IsOk;
-using ::sandyq::testing::MemoryStore;
 using ::sandyq::testing::Sample;
+using ::sandyq::testing::VaultFixture;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -54,25 +46,14 @@ audit::Event RevealEvent(absl::string_view identity, absl::string_view purpose,
   return e;
 }
 
-class ServerMetricsTest : public ::testing::Test {
+class ServerMetricsTest : public VaultFixture {
  protected:
+  ServerMetricsTest() : VaultFixture(/*random_seed=*/7) {}
+
   void SetUp() override {
     policy_ = DevPolicy();
     ASSERT_NE(policy_, nullptr);
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = std::move(*log);
-    absl::StatusOr<std::unique_ptr<vault::Vault>> vault =
-        vault::Vault::Open({.store = &store_,
-                            .log = log_.get(),
-                            .master = &master_,
-                            .clock = &clock_,
-                            .random = &random_,
-                            .policy = policy_},
-                           {.background_key_maintenance = false});
-    ASSERT_THAT(vault, IsOk());
-    vault_ = std::move(*vault);
+    ASSERT_NO_FATAL_FAILURE(OpenLogAndVault({}));
     metrics_ = std::make_unique<ServerMetrics>(&registry_, vault_.get(),
                                                &store_, log_.get());
   }
@@ -80,14 +61,7 @@ class ServerMetricsTest : public ::testing::Test {
     if (log_ != nullptr) log_->SetObserver(nullptr);
   }
 
-  MemoryStore store_;
-  FakeClock clock_;
-  FakeMasterKey master_;
-  FakeRandom random_{7};
-  std::shared_ptr<const policy::Policy> policy_;
   metrics::Registry registry_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<vault::Vault> vault_;
   std::unique_ptr<ServerMetrics> metrics_;  // last: goes first
 };
 

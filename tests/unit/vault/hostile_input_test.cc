@@ -1,8 +1,8 @@
 // Regression tests for what the fuzz targets (tests/fuzz/) found in the
 // vault, each with its minimized input. Synthetic values only.
 
-#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -11,14 +11,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/audit/audit_log.h"
-#include "server/platform/files.h"
-#include "server/policy/policy.h"
 #include "server/vault/input.h"
 #include "server/vault/vault.h"
-#include "tests/fakes/fake_clock.h"
-#include "tests/fakes/fake_master_key.h"
-#include "tests/fakes/fake_random.h"
-#include "tests/fakes/memory_store.h"
 #include "tests/fakes/status_matchers.h"
 #include "tests/fakes/vault_fixture.h"
 
@@ -26,32 +20,17 @@ namespace sandyq::vault {
 namespace {
 
 using ::sandyq::testing::Await;
+using ::sandyq::testing::DevPolicy;
 using ::sandyq::testing::IsOk;
 using ::sandyq::testing::StatusIs;
+using ::sandyq::testing::VaultFixture;
 
-class HostileInputTest : public ::testing::Test {
+class HostileInputTest : public VaultFixture {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::string> text =
-        platform::ReadFile("deploy/dev/policy.textproto");
-    ASSERT_THAT(text, IsOk());
-    absl::StatusOr<std::shared_ptr<const policy::Policy>> policy =
-        policy::Policy::Parse(*text, "policy.textproto");
-    ASSERT_THAT(policy, IsOk());
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-        audit::AuditLog::Open(&store_, &clock_, {});
-    ASSERT_THAT(log, IsOk());
-    log_ = *std::move(log);
-    absl::StatusOr<std::unique_ptr<Vault>> vault =
-        Vault::Open({.store = &store_,
-                     .log = log_.get(),
-                     .master = &master_,
-                     .clock = &clock_,
-                     .random = &random_,
-                     .policy = *policy},
-                    {.background_key_maintenance = false});
-    ASSERT_THAT(vault, IsOk());
-    vault_ = *std::move(vault);
+    policy_ = DevPolicy();
+    ASSERT_NE(policy_, nullptr);
+    ASSERT_NO_FATAL_FAILURE(OpenLogAndVault({}));
   }
 
   absl::StatusOr<std::string> Tokenize(const std::string& identity) {
@@ -76,13 +55,6 @@ class HostileInputTest : public ::testing::Test {
                 IsOk());
     return out;
   }
-
-  testing::MemoryStore store_;
-  testing::FakeClock clock_;
-  testing::FakeRandom random_;
-  testing::FakeMasterKey master_;
-  std::unique_ptr<audit::AuditLog> log_;
-  std::unique_ptr<Vault> vault_;
 };
 
 // vault_fuzzer, minimized: a call from an identity of bytes that are not

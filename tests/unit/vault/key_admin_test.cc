@@ -123,12 +123,9 @@ class KeyAdminTest : public VaultFixture {
     return std::vector<StoredEvent>(all.begin() + before, all.end());
   }
 
+  // The DEK counter of `version` as stored (0 if absent).
   int64_t Counter(uint32_t version) const {
-    absl::StatusOr<std::string> bytes =
-        store_.Get(Table::kKeys, keys::DekCountKey(version));
-    if (absl::IsNotFound(bytes.status())) return 0;
-    EXPECT_THAT(bytes, IsOk());
-    return storage::DecodeCounter(bytes.value_or("")).value_or(-999);
+    return StoredDekCounter(store_, version);
   }
 
   std::vector<KeyInfo> Keys() {

@@ -57,6 +57,16 @@ MATCHER_P3(IsKey, version, state, wrapped_deks, "") {
          arg.wrapped_deks == static_cast<int64_t>(wrapped_deks);
 }
 
+// The DEK counter of `version` as stored in `store` (0 if absent); a test
+// failure if it cannot be read.
+inline int64_t StoredDekCounter(const storage::Store& store, uint32_t version) {
+  absl::StatusOr<std::string> bytes =
+      store.Get(storage::Table::kKeys, keys::DekCountKey(version));
+  if (absl::IsNotFound(bytes.status())) return 0;
+  EXPECT_THAT(bytes, ::sandyq::testing::IsOk());
+  return storage::DecodeCounter(bytes.value_or("")).value_or(-999);
+}
+
 inline audit::Event AdminEvent(absl::string_view rpc) {
   audit::Event e;
   e.identity = "keyadmin";
@@ -140,11 +150,7 @@ class KeysTest : public ::testing::Test {
 
   // The DEK counter of `version` as stored (0 if absent).
   int64_t Counter(uint32_t version) const {
-    absl::StatusOr<std::string> bytes =
-        store_.Get(storage::Table::kKeys, keys::DekCountKey(version));
-    if (absl::IsNotFound(bytes.status())) return 0;
-    EXPECT_THAT(bytes, ::sandyq::testing::IsOk());
-    return storage::DecodeCounter(bytes.value_or("")).value_or(-999);
+    return StoredDekCounter(store_, version);
   }
 
   std::vector<KeyInfo> Keys() const {
