@@ -14,6 +14,7 @@
 #include "server/platform/files.h"
 #include "server/platform/log.h"
 #include "server/storage/encoding.h"
+#include "server/vault/index_migration.h"
 #include "server/vault/records.h"
 #include "server/vault/subject_data.h"
 
@@ -242,11 +243,25 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
       }
       if (absl::Status w = live.Write(batch, {.sync = false}); !w.ok()) return w;
     }
-    // ...and copy the backup's.
+    // ...and copy the backup's, its index in the current layout (a backup
+    // of a format-1 vault has the old one; index_migration.h).
+    const FieldRecordReader backup_field = [&](const std::string& token) {
+      return (*backup)->Get(Table::kFields, token);
+    };
     storage::WriteBatch batch;
     absl::Status copy_status;
     s = (*backup)->Scan(table, "", "", [&](absl::string_view k, absl::string_view v) {
-      batch.Put(table, k, v);
+      if (table == Table::kIndex) {
+        absl::StatusOr<std::optional<std::pair<std::string, std::string>>> entry =
+            UpgradeIndexEntry(k, v, backup_field);
+        if (!entry.ok()) {
+          copy_status = entry.status();
+          return false;
+        }
+        if (*entry) batch.Put(table, (*entry)->first, (*entry)->second);
+      } else {
+        batch.Put(table, k, v);
+      }
       ++restored;
       if (batch.size() >= 1000) {
         copy_status = live.Write(batch, {.sync = false});

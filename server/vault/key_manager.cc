@@ -6,9 +6,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "sandyq/internal/v1/records.pb.h"
 #include "server/platform/log.h"
 #include "server/storage/encoding.h"
+#include "server/vault/index_migration.h"
 #include "server/vault/records.h"
 
 namespace sandyq::vault {
@@ -17,7 +20,9 @@ namespace {
 using storage::Table;
 namespace pb = ::sandyq::internal::v1;
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: the index layout of records.h. 1: the same with a separate dedup entry
+// per value (index_migration.h), rewritten when such a vault is opened.
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kKeySize = 32;
 constexpr absl::string_view kIndexRootContext = "index-root";
 constexpr absl::string_view kSigningKeyContext = "audit-signing-key";
@@ -164,6 +169,32 @@ absl::StatusOr<std::shared_ptr<const crypto::Keyring>> BuildKeyring(
   return builder.Build();
 }
 
+// Rewrites a format-1 vault's index (index_migration.h), then records
+// format 2. Interrupted, it runs again at the next start: the vault record
+// says format 1 until the whole index is rewritten.
+absl::Status MigrateToFormat2(const KeyManager::Deps& deps,
+                              pb::VaultRecord& vault) {
+  platform::LogInfo("vault format 1: rewriting the index to format 2");
+  const absl::Time start = absl::Now();
+  absl::StatusOr<uint64_t> changed = MigrateIndexToFormat2(*deps.store);
+  if (!changed.ok()) return changed.status();
+  vault.set_format_version(2);
+  storage::WriteBatch batch;
+  batch.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
+  if (absl::Status s = deps.log->CommitAndWait(
+          std::move(batch),
+          {SystemEvent("Vault.Migrate",
+                       absl::StrCat("format 1 to 2: ", *changed,
+                                    " index entries rewritten"))});
+      !s.ok()) {
+    return s;
+  }
+  platform::LogInfo(absl::StrCat("vault is format 2: ", *changed,
+                                 " index entries rewritten in ",
+                                 absl::FormatDuration(absl::Now() - start)));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
@@ -181,6 +212,9 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
   pb::VaultRecord vault;
   if (!vault.ParseFromString(*vault_bytes)) {
     return absl::DataLossError("vault record does not decode");
+  }
+  if (vault.format_version() == 1) {
+    if (absl::Status s = MigrateToFormat2(deps, vault); !s.ok()) return s;
   }
   if (vault.format_version() != kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -25,10 +25,22 @@ inline std::string DekCountKey(uint32_t version) {
   return absl::StrCat(kDekCountPrefix, storage::EncodeU32(version));
 }
 
-// Table kIndex: three key spaces, told apart by their first byte.
-inline constexpr char kBlindIndexTag = 'b';    // b <blind index 32> <token> -> ""
-inline constexpr char kDedupTag = 'd';         // d <dedup key 32> -> token
-inline constexpr char kSubjectTokensTag = 's'; // s <subject hash 32> <token> -> ""
+// Table kIndex: two key spaces, told apart by their first byte.
+//   b <blind index 32> <token>  -> ""     Lookup scans the prefix
+//   s <subject hash 32> <dedup key 32> -> token
+//                               a subject's values: makes Tokenize idempotent
+//                               (one Get) and lists the subject's tokens (a
+//                               prefix scan)
+//   s <subject hash 32> <token> -> ""     a token whose value was destroyed
+//                               (retention's depersonalization): still the
+//                               subject's, but no value to deduplicate
+// An `s` entry's token is its value, or the rest of its key if the value is
+// empty (SubjectEntryToken). Vaults of format 1 kept a third space,
+// d <dedup key 32> -> token, and an `s` entry with an empty value for every
+// token; opening such a vault rewrites it (index_migration.h).
+inline constexpr char kBlindIndexTag = 'b';
+inline constexpr char kSubjectTokensTag = 's';
+inline constexpr char kLegacyDedupTag = 'd';  // format 1 only
 
 inline std::string BlindIndexPrefix(absl::string_view blind_index) {
   return absl::StrCat(absl::string_view(&kBlindIndexTag, 1), blind_index);
@@ -37,15 +49,27 @@ inline std::string BlindIndexKey(absl::string_view blind_index,
                                  absl::string_view token) {
   return absl::StrCat(BlindIndexPrefix(blind_index), token);
 }
-inline std::string DedupKey(absl::string_view dedup) {
-  return absl::StrCat(absl::string_view(&kDedupTag, 1), dedup);
-}
 inline std::string SubjectTokensPrefix(absl::string_view subject_hash) {
   return absl::StrCat(absl::string_view(&kSubjectTokensTag, 1), subject_hash);
 }
+// The entry of a value the subject holds: -> its token.
+inline std::string SubjectValueKey(absl::string_view subject_hash,
+                                   absl::string_view dedup) {
+  return absl::StrCat(SubjectTokensPrefix(subject_hash), dedup);
+}
+// The entry of a token without a value (depersonalized): -> "".
 inline std::string SubjectTokenKey(absl::string_view subject_hash,
                                    absl::string_view token) {
   return absl::StrCat(SubjectTokensPrefix(subject_hash), token);
+}
+// The token of an entry under SubjectTokensPrefix, given the rest of its key
+// after the prefix and its value.
+inline absl::string_view SubjectEntryToken(absl::string_view key_rest,
+                                           absl::string_view value) {
+  return value.empty() ? key_rest : value;
+}
+inline std::string LegacyDedupKey(absl::string_view dedup) {
+  return absl::StrCat(absl::string_view(&kLegacyDedupTag, 1), dedup);
 }
 
 // Table kConsents: the current consent per (subject, purpose), and every

@@ -1,6 +1,9 @@
 #include "server/vault/subject_data.h"
 
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "sandyq/internal/v1/records.pb.h"
 #include "server/vault/records.h"
@@ -39,15 +42,18 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
   }
 
   // Field records through the subject's token index.
-  std::vector<std::string> tokens;
+  // (entry key, token)
+  std::vector<std::pair<std::string, std::string>> entries;
   const std::string prefix = keys::SubjectTokensPrefix(subject_hash);
   absl::Status scanned = store.Scan(
-      Table::kIndex, prefix, "", [&](absl::string_view key, absl::string_view) {
-        tokens.emplace_back(key.substr(prefix.size()));
+      Table::kIndex, prefix, "",
+      [&](absl::string_view key, absl::string_view value) {
+        entries.emplace_back(
+            key, keys::SubjectEntryToken(key.substr(prefix.size()), value));
         return true;
       });
   if (!scanned.ok()) return scanned;
-  for (const std::string& token : tokens) {
+  for (auto& [entry_key, token] : entries) {
     absl::StatusOr<std::string> field = store.Get(Table::kFields, token);
     if (!field.ok() && !absl::IsNotFound(field.status())) {
       return field.status();
@@ -56,15 +62,10 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
     const bool parsed = field.ok() && record.ParseFromString(*field);
     if (parsed && record.created_micros() > cutoff) continue;
     plan.found = true;
-    remove(Table::kIndex, keys::SubjectTokenKey(subject_hash, token));
+    remove(Table::kIndex, std::move(entry_key));
     if (!field.ok()) continue;
-    if (parsed) {
-      if (!record.blind_index().empty()) {
-        remove(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
-      }
-      if (!record.dedup_key().empty()) {
-        remove(Table::kIndex, keys::DedupKey(record.dedup_key()));
-      }
+    if (parsed && !record.blind_index().empty()) {
+      remove(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
     }
     remove(Table::kFields, token);
     ++plan.tokens;

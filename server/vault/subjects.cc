@@ -365,7 +365,7 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
     const std::string dedup = keys_->DedupKey(subject_hash, type, normalized.value);
     if (dedup != record.dedup_key()) {
       absl::StatusOr<std::string> other =
-          deps_.store->Get(Table::kIndex, keys::DedupKey(dedup));
+          deps_.store->Get(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup));
       if (other.ok()) {
         return refuse(audit::Decision::kDenied, "already-held",
                       absl::AlreadyExistsError(
@@ -390,10 +390,14 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
       batch.Delete(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
     }
     if (!record.dedup_key().empty()) {
-      batch.Delete(Table::kIndex, keys::DedupKey(record.dedup_key()));
+      batch.Delete(Table::kIndex,
+                   keys::SubjectValueKey(subject_hash, record.dedup_key()));
+    } else {
+      // A depersonalized token gets a value again.
+      batch.Delete(Table::kIndex, keys::SubjectTokenKey(subject_hash, token));
     }
     batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");
-    batch.Put(Table::kIndex, keys::DedupKey(dedup), token);
+    batch.Put(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup), token);
     record.set_ciphertext(std::move(*ciphertext));
     record.set_blind_index(blind);
     record.set_dedup_key(dedup);
@@ -461,8 +465,10 @@ absl::StatusOr<SubjectReport> Vault::BuildReport(
   const std::string prefix = keys::SubjectTokensPrefix(subject_hash);
   std::vector<std::string> tokens;
   absl::Status s = deps_.store->Scan(
-      Table::kIndex, prefix, "", [&](absl::string_view key, absl::string_view) {
-        tokens.emplace_back(key.substr(prefix.size()));
+      Table::kIndex, prefix, "",
+      [&](absl::string_view key, absl::string_view value) {
+        tokens.emplace_back(
+            keys::SubjectEntryToken(key.substr(prefix.size()), value));
         return true;
       });
   if (!s.ok()) return s;
@@ -662,7 +668,8 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
         batch.Delete(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
       }
       if (!record.dedup_key().empty()) {
-        batch.Delete(Table::kIndex, keys::DedupKey(record.dedup_key()));
+        batch.Delete(Table::kIndex,
+                     keys::SubjectValueKey(subject_hash, record.dedup_key()));
       }
       audit::Event event;
       event.identity = "sandyqd";
@@ -674,6 +681,7 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
       event.decision = audit::Decision::kAllowed;
       if (action == policy::RetentionAction::kDestroy) {
         batch.Delete(Table::kFields, token);
+        // An entry left by an earlier depersonalization.
         batch.Delete(Table::kIndex, keys::SubjectTokenKey(subject_hash, token));
         event.rule = "retention: destroyed";
         ++result.destroyed;
@@ -684,6 +692,8 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
         record.set_depersonalized(true);
         record.set_updated_micros(absl::ToUnixMicros(now));
         batch.Put(Table::kFields, token, record.SerializeAsString());
+        // Still the subject's token, with no value to find it by.
+        batch.Put(Table::kIndex, keys::SubjectTokenKey(subject_hash, token), "");
         event.rule = "retention: depersonalized (value destroyed, token kept)";
         ++result.depersonalized;
       }

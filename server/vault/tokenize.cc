@@ -310,7 +310,8 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         token = it->second;
       } else {
         absl::StatusOr<std::string> existing =
-            deps_.store->Get(Table::kIndex, keys::DedupKey(dedup));
+            deps_.store->Get(Table::kIndex,
+                             keys::SubjectValueKey(subject_hash, dedup));
         if (existing.ok()) {
           token = std::move(*existing);
         } else if (!absl::IsNotFound(existing.status())) {
@@ -357,9 +358,8 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         record.set_collection_purpose(item.input.purpose);
         batch.Put(Table::kFields, token, record.SerializeAsString());
         batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");
-        batch.Put(Table::kIndex, keys::DedupKey(dedup), token);
-        batch.Put(Table::kIndex, keys::SubjectTokenKey(subject_hash, token),
-                  "");
+        batch.Put(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup),
+                  token);
       }
       in_group.try_emplace(dedup, token);
       item.event.token = token;

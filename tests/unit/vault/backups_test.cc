@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "server/storage/encoding.h"
 #include "server/storage/store.h"
 #include "server/vault/erasure_ledger.h"
+#include "server/vault/index_migration.h"
 #include "server/vault/records.h"
 #include "server/vault/vault.h"
 #include "tests/fakes/fake_clock.h"
@@ -50,6 +52,7 @@ using subject_test::HoldsAllOf;
 using subject_test::HoldsAnythingOf;
 using subject_test::PlantSubject;
 using subject_test::SubjectHashOf;
+using subject_test::TableContents;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
@@ -437,7 +440,8 @@ TEST_F(BackupsTest, RestoreBringsBackFieldsButNoErasedSubject) {
   EXPECT_TRUE(live_->Get(Table::kSubjects, kC).ok());
   EXPECT_FALSE(live_->Get(Table::kFields, "tok_c1").ok());
   EXPECT_FALSE(
-      live_->Get(Table::kIndex, keys::SubjectTokenKey(kC, "tok_c1")).ok());
+      live_->Get(Table::kIndex, keys::SubjectValueKey(kC, subject_test::KeyOf('d', "tok_c1")))
+          .ok());
   // Keys and counters are live's; the re-applied erasure found no key to
   // count down twice.
   EXPECT_EQ(DekCount(*live_, 1), deks);
@@ -470,6 +474,26 @@ TEST_F(BackupsTest, RestoreBringsBackFieldsButNoErasedSubject) {
   absl::StatusOr<audit::AuditLog::VerifyResult> verified = log->Verify();
   ASSERT_THAT(verified, IsOk());
   EXPECT_TRUE(verified->ok);
+}
+
+TEST_F(BackupsTest, RestoreOfAFormat1BackupWritesTheIndexInFormat2) {
+  FakeClock clock;
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
+      audit::AuditLog::Open(live_.get(), &clock, {});
+  ASSERT_THAT(opened, IsOk());
+  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  const std::map<std::string, std::string> format2 =
+      TableContents(*live_, Table::kIndex);
+  // A backup taken before the vault's index was rewritten (format 1).
+  subject_test::RewriteIndexToFormat1(*live_);
+  Backups backups({{.path = Target(), .country = "KZ"}}, ledger_.get(), "KZ");
+  const std::string backup = CreateOrDie(backups, Target());
+  ASSERT_THAT(MigrateIndexToFormat2(*live_), IsOk());
+
+  ASSERT_THAT(RestoreBackup(*live_, backup, *ledger_, *log), IsOk());
+  EXPECT_EQ(TableContents(*live_, Table::kIndex), format2);
+  EXPECT_TRUE(HoldsAllOf(*live_, kA, kTokensA, /*created_micros=*/1));
+  EXPECT_TRUE(HoldsAllOf(*live_, kB, kTokensB, /*created_micros=*/1));
 }
 
 TEST_F(BackupsTest, RestoreKeepsAPersonCollectedAgainAfterTheErasure) {

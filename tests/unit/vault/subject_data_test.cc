@@ -83,7 +83,7 @@ TEST(PlanSubjectErasureTest, DeletesEverythingOfTheSubjectAndNothingElse) {
               ::testing::Contains(std::make_pair(Table::kSubjects, kA)));
   EXPECT_THAT(plan.keys,
               ::testing::Contains(std::make_pair(
-                  Table::kIndex, keys::DedupKey(KeyOf('d', "tok_a2")))));
+                  Table::kIndex, keys::SubjectValueKey(kA, KeyOf('d', "tok_a2")))));
 }
 
 TEST(PlanSubjectErasureTest, CountsDownTheKekThatWrapsTheSubjectsKey) {
@@ -157,7 +157,8 @@ TEST(PlanSubjectErasureTest, IndexEntryWithoutItsFieldIsDeletedButNotCounted) {
   EXPECT_EQ(plan.tokens, 1);
   ASSERT_THAT(store.Write(plan.batch, {.sync = true}), IsOk());
   EXPECT_FALSE(
-      store.Get(Table::kIndex, keys::SubjectTokenKey(kA, "tok_a2")).ok());
+      store.Get(Table::kIndex, keys::SubjectValueKey(kA, KeyOf('d', "tok_a2")))
+          .ok());
   EXPECT_FALSE(HoldsAnythingOf(store, kA, {"tok_a1"}));
 }
 
@@ -180,7 +181,8 @@ TEST(PlanSubjectErasureTest, KeepsWhatWasCollectedAfterTheErasureTime) {
   ASSERT_THAT(store.Write(plan->batch, {.sync = true}), IsOk());
   EXPECT_FALSE(store.Get(Table::kFields, "tok_old").ok());
   EXPECT_FALSE(
-      store.Get(Table::kIndex, keys::SubjectTokenKey(kA, "tok_old")).ok());
+      store.Get(Table::kIndex, keys::SubjectValueKey(kA, KeyOf('d', "tok_old")))
+          .ok());
   EXPECT_FALSE(store
                    .Get(Table::kConsents,
                         keys::ConsentHistoryKey(kA, before, "marketing"))

@@ -62,8 +62,8 @@ inline void PlantSubject(storage::Store& store, absl::string_view hash,
     field.set_updated_micros(created_micros);
     batch.Put(Table::kFields, token, field.SerializeAsString());
     batch.Put(Table::kIndex, keys::BlindIndexKey(KeyOf('b', token), token), "");
-    batch.Put(Table::kIndex, keys::DedupKey(KeyOf('d', token)), token);
-    batch.Put(Table::kIndex, keys::SubjectTokenKey(hash, token), "");
+    batch.Put(Table::kIndex, keys::SubjectValueKey(hash, KeyOf('d', token)),
+              token);
   }
   pb::ConsentRecord consent;
   consent.set_purpose("marketing");
@@ -102,7 +102,9 @@ inline bool HoldsAnythingOf(const storage::Store& store, absl::string_view hash,
     found |=
         store.Get(Table::kIndex, keys::BlindIndexKey(KeyOf('b', token), token))
             .ok();
-    found |= store.Get(Table::kIndex, keys::DedupKey(KeyOf('d', token))).ok();
+    found |=
+        store.Get(Table::kIndex, keys::SubjectValueKey(hash, KeyOf('d', token)))
+            .ok();
   }
   for (const std::string& prefix :
        {keys::ConsentPrefix(hash), keys::ConsentHistoryPrefix(hash)}) {
@@ -132,12 +134,37 @@ inline bool HoldsAllOf(const storage::Store& store, absl::string_view hash,
   for (const std::string& token : tokens) {
     all &=
         store.Get(Table::kFields, token).ok() &&
-        store.Get(Table::kIndex, keys::SubjectTokenKey(hash, token)).ok() &&
         store.Get(Table::kIndex, keys::BlindIndexKey(KeyOf('b', token), token))
             .ok() &&
-        store.Get(Table::kIndex, keys::DedupKey(KeyOf('d', token))).ok();
+        store.Get(Table::kIndex, keys::SubjectValueKey(hash, KeyOf('d', token)))
+            .ok();
   }
   return all;
+}
+
+// Rewrites `store`'s index into the layout of vault format 1
+// (server/vault/index_migration.h): every value entry
+// s <subject> <dedup> -> token becomes d <dedup> -> token plus
+// s <subject> <token> -> "". Only `subject_hash`'s entries if it is given.
+inline void RewriteIndexToFormat1(storage::Store& store,
+                                  absl::string_view subject_hash = "") {
+  using storage::Table;
+  const std::string prefix = keys::SubjectTokensPrefix(subject_hash);
+  storage::WriteBatch batch;
+  EXPECT_THAT(
+      store.Scan(Table::kIndex, prefix, "",
+                 [&](absl::string_view key, absl::string_view value) {
+                   if (value.empty()) return true;  // a token entry
+                   const absl::string_view subject = key.substr(1, 32);
+                   const absl::string_view dedup = key.substr(33);
+                   batch.Delete(Table::kIndex, key);
+                   batch.Put(Table::kIndex, keys::LegacyDedupKey(dedup), value);
+                   batch.Put(Table::kIndex, keys::SubjectTokenKey(subject, value),
+                             "");
+                   return true;
+                 }),
+      ::sandyq::testing::IsOk());
+  EXPECT_THAT(store.Write(batch, {.sync = true}), ::sandyq::testing::IsOk());
 }
 
 // The DEK counter of `version` (0 if absent).

@@ -3,6 +3,7 @@
 // rectification, reports and retention.
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@
 #include "server/policy/policy.h"
 #include "server/storage/store.h"
 #include "server/vault/erasure_ledger.h"
+#include "server/vault/records.h"
 #include "server/vault/vault.h"
 #include "tests/fakes/status_matchers.h"
 #include "tests/fakes/temp_dir.h"
@@ -1165,6 +1167,65 @@ TEST_F(SubjectsTest, ReportIsForTheDataProtectionOfficerOnly) {
   }
   EXPECT_THAT(Report(""), StatusIs(absl::StatusCode::kInvalidArgument,
                                    "subject_id: required"));
+}
+
+// --- The index ---------------------------------------------------------------
+
+TEST_F(SubjectsTest, ANewValueAddsOneBlindAndOneSubjectEntry) {
+  const size_t before = subject_test::TableContents(store_, Table::kIndex).size();
+  const std::string token = TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
+  std::map<std::string, std::string> index =
+      subject_test::TableContents(store_, Table::kIndex);
+  EXPECT_EQ(index.size(), before + 2);
+  size_t subject_entries = 0;
+  for (const auto& [key, value] : index) {
+    if (absl::StartsWith(key, keys::SubjectTokensPrefix(HashOf(kSubjectA)))) {
+      ++subject_entries;
+      EXPECT_EQ(value, token);  // s <subject> <dedup> -> token
+    }
+  }
+  EXPECT_EQ(subject_entries, 1u);
+  // The same value again finds that entry and adds nothing.
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOkAndHolds(token));
+  EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), index);
+}
+
+TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
+  const std::string phone = TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
+  const std::string email = TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail);
+  const std::string iin = TokenizeOrDie(kSubjectB, FieldType::kIin, kIin);
+  const std::map<std::string, std::string> format2 =
+      subject_test::TableContents(store_, Table::kIndex);
+  CloseVault();
+  // Back to how a format-1 vault stored the same data.
+  subject_test::RewriteIndexToFormat1(store_);
+  internal::v1::VaultRecord record;
+  ASSERT_TRUE(record.ParseFromString(
+      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  ASSERT_EQ(record.format_version(), 2u);
+  record.set_format_version(1);
+  store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
+              record.SerializeAsString());
+
+  ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
+  EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format2);
+  ASSERT_TRUE(record.ParseFromString(
+      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  EXPECT_EQ(record.format_version(), 2u);
+  std::vector<std::string> migrations;
+  for (const StoredEvent& e : AllEvents()) {
+    if (e.event.rpc == "Vault.Migrate") migrations.push_back(e.event.rule);
+  }
+  EXPECT_THAT(migrations,
+              ElementsAre("format 1 to 2: 6 index entries rewritten"));
+  // And it works as before: the same values find their tokens.
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOkAndHolds(phone));
+  EXPECT_THAT(Tokenize(kSubjectB, FieldType::kIin, kIin), IsOkAndHolds(iin));
+  absl::StatusOr<SubjectReport> report = Report(kSubjectA);
+  ASSERT_THAT(report, IsOk());
+  std::vector<std::string> tokens;
+  for (const SubjectReport::Field& f : report->fields) tokens.push_back(f.token);
+  EXPECT_THAT(tokens, UnorderedElementsAre(phone, email));
 }
 
 // --- Retention --------------------------------------------------------------

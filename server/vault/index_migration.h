@@ -1,0 +1,46 @@
+#ifndef SANDYQ_SERVER_VAULT_INDEX_MIGRATION_H_
+#define SANDYQ_SERVER_VAULT_INDEX_MIGRATION_H_
+
+// From the index layout of vault format 1 to that of format 2 (records.h,
+// docs/storage-format.md). Format 1 wrote three index entries per value:
+//   d <dedup key> -> token,  s <subject hash> <token> -> "",  b <blind> <token>
+// Format 2 folds the first two into one:
+//   s <subject hash> <dedup key> -> token
+// and keeps s <subject hash> <token> -> "" only for a token without a value
+// (depersonalized). Blind-index entries are the same in both.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/storage/store.h"
+
+namespace sandyq::vault {
+
+// Reads the FieldRecord stored under a token (NotFound if none).
+using FieldRecordReader =
+    std::function<absl::StatusOr<std::string>(const std::string& token)>;
+
+// The format-2 entry that replaces index entry (`key`, `value`), or nullopt
+// to drop it: a dedup entry becomes its subject's value entry (the subject
+// from the token's field record; dropped if the record is gone); a subject
+// entry of a token with a value becomes that value's entry (the same one its
+// dedup entry gives). Every other entry, format-2 ones included, comes back
+// unchanged, so upgrading twice changes nothing.
+absl::StatusOr<std::optional<std::pair<std::string, std::string>>>
+UpgradeIndexEntry(absl::string_view key, absl::string_view value,
+                  const FieldRecordReader& field_record);
+
+// Rewrites every format-1 entry of `store`'s index table in place, in
+// batches; each batch deletes entries and puts their replacements at once,
+// so an interrupted migration leaves a consistent index and the next one
+// carries on. Returns how many entries it rewrote or dropped.
+absl::StatusOr<uint64_t> MigrateIndexToFormat2(storage::Store& store);
+
+}  // namespace sandyq::vault
+
+#endif  // SANDYQ_SERVER_VAULT_INDEX_MIGRATION_H_
