@@ -42,18 +42,27 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
   }
 
   // Field records through the subject's token index.
-  // (entry key, token)
-  std::vector<std::pair<std::string, std::string>> entries;
+  // (entry key, token, whether the entry is format 1's token entry)
+  struct Entry {
+    std::string key;
+    std::string token;
+    bool token_entry;
+  };
+  std::vector<Entry> entries;
   const std::string prefix = keys::SubjectTokensPrefix(subject_hash);
   absl::Status scanned = store.Scan(
       Table::kIndex, prefix, "",
       [&](absl::string_view key, absl::string_view value) {
-        entries.emplace_back(
-            key, keys::SubjectEntryToken(key.substr(prefix.size()), value));
+        entries.push_back(
+            {.key = std::string(key),
+             .token = std::string(
+                 keys::SubjectEntryToken(key.substr(prefix.size()), value)),
+             .token_entry = value.empty()});
         return true;
       });
   if (!scanned.ok()) return scanned;
-  for (auto& [entry_key, token] : entries) {
+  for (Entry& entry : entries) {
+    const std::string& token = entry.token;
     absl::StatusOr<std::string> field = store.Get(Table::kFields, token);
     if (!field.ok() && !absl::IsNotFound(field.status())) {
       return field.status();
@@ -62,10 +71,15 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
     const bool parsed = field.ok() && record.ParseFromString(*field);
     if (parsed && record.created_micros() > cutoff) continue;
     plan.found = true;
-    remove(Table::kIndex, std::move(entry_key));
+    remove(Table::kIndex, std::move(entry.key));
     if (!field.ok()) continue;
     if (parsed && !record.blind_index().empty()) {
       remove(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
+    }
+    if (parsed && entry.token_entry && !record.dedup_key().empty()) {
+      // A token entry of a token with a value: format 1's layout (a backup
+      // taken before the index was rewritten), whose dedup entry goes too.
+      remove(Table::kIndex, keys::LegacyDedupKey(record.dedup_key()));
     }
     remove(Table::kFields, token);
     ++plan.tokens;

@@ -28,6 +28,7 @@ using subject_test::HoldsAllOf;
 using subject_test::HoldsAnythingOf;
 using subject_test::KeyOf;
 using subject_test::PlantSubject;
+using subject_test::RewriteIndexToFormat1;
 using subject_test::SubjectHashOf;
 using subject_test::TableContents;
 
@@ -84,6 +85,32 @@ TEST(PlanSubjectErasureTest, DeletesEverythingOfTheSubjectAndNothingElse) {
   EXPECT_THAT(plan.keys,
               ::testing::Contains(std::make_pair(
                   Table::kIndex, keys::SubjectValueKey(kA, KeyOf('d', "tok_a2")))));
+}
+
+TEST(PlanSubjectErasureTest, DeletesEverythingOfAFormat1Subject) {
+  // A backup taken before its vault's index was rewritten (Scrub erases in
+  // it): format 1's dedup entries go too.
+  MemoryStore store;
+  PlantSubject(store, kA, {"tok_a1", "tok_a2"});
+  PlantSubject(store, kB, {"tok_b1"});
+  RewriteIndexToFormat1(store);
+  ASSERT_TRUE(store.Get(Table::kIndex, keys::LegacyDedupKey(KeyOf('d', "tok_a1")))
+                  .ok());
+  const std::set<std::pair<Table, std::string>> before = AllKeys(store);
+
+  SubjectErasurePlan plan = PlanOrDie(store, kA);
+  EXPECT_EQ(plan.tokens, 2);
+  ASSERT_THAT(store.Write(plan.batch, {.sync = true}), IsOk());
+  EXPECT_FALSE(HoldsAnythingOf(store, kA, {"tok_a1", "tok_a2"}));
+  EXPECT_TRUE(store.Get(Table::kIndex, keys::LegacyDedupKey(KeyOf('d', "tok_b1")))
+                  .ok());
+  const std::set<std::pair<Table, std::string>> after = AllKeys(store);
+  std::set<std::pair<Table, std::string>> deleted;
+  for (const auto& key : before) {
+    if (after.count(key) == 0) deleted.insert(key);
+  }
+  using Keys = std::set<std::pair<Table, std::string>>;
+  EXPECT_EQ(Keys(plan.keys.begin(), plan.keys.end()), deleted);
 }
 
 TEST(PlanSubjectErasureTest, CountsDownTheKekThatWrapsTheSubjectsKey) {

@@ -105,6 +105,7 @@ inline bool HoldsAnythingOf(const storage::Store& store, absl::string_view hash,
     found |=
         store.Get(Table::kIndex, keys::SubjectValueKey(hash, KeyOf('d', token)))
             .ok();
+    found |= store.Get(Table::kIndex, keys::LegacyDedupKey(KeyOf('d', token))).ok();
   }
   for (const std::string& prefix :
        {keys::ConsentPrefix(hash), keys::ConsentHistoryPrefix(hash)}) {
