@@ -131,7 +131,8 @@ constexpr char kUsage[] = R"(sandyq-bench MODE [flags]
 
 Modes:
   health            grpc.health.v1.Health/Check: one round trip, same server and TLS
-  tokenize          Tokenize, new values (identity checkout)
+  tokenize          Tokenize, new values (identity checkout); calls in flight
+                    concern different subjects (--tokenize_order)
   detokenize        Detokenize preloaded tokens (identity dpo, --purpose)
   tokenize-batch    TokenizeBatch of --batch items
   detokenize-batch  DetokenizeBatch of --batch preloaded tokens
