@@ -258,7 +258,8 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
           copy_status = entry.status();
           return false;
         }
-        if (*entry) batch.Put(table, (*entry)->first, (*entry)->second);
+        if (!*entry) return true;  // leads nowhere
+        batch.Put(table, (*entry)->first, (*entry)->second);
       } else {
         batch.Put(table, k, v);
       }
@@ -277,6 +278,10 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
   // name subjects that are gone.
   storage::WriteBatch reset;
   reset.Delete(Table::kMeta, keys::kLedgerApplied);
+  // The index is now in format 2; a live vault of format 1 must not be
+  // opened by a build that knows only format 1 (its next start finishes the
+  // migration, which finds nothing left to rewrite).
+  if (absl::Status m = MarkIndexMigrationPending(live, reset); !m.ok()) return m;
   audit::Event event;
   event.identity = "sandyqd";
   event.rpc = "Admin.Restore";

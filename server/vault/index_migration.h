@@ -35,6 +35,13 @@ absl::StatusOr<std::optional<std::pair<std::string, std::string>>>
 UpgradeIndexEntry(absl::string_view key, absl::string_view value,
                   const FieldRecordReader& field_record);
 
+// If `store`'s vault record says format 1, puts into `batch` that record
+// saying format 2 with the index migration pending (VaultRecord), so that a
+// build that knows only format 1 refuses the vault from then on and the next
+// start of this one finishes the rewrite. Nothing if it says anything else.
+absl::Status MarkIndexMigrationPending(const storage::Store& store,
+                                       storage::WriteBatch& batch);
+
 // Rewrites every format-1 entry of `store`'s index table in place, in
 // batches; each batch deletes entries and puts their replacements at once,
 // so an interrupted migration leaves a consistent index and the next one

@@ -169,16 +169,30 @@ absl::StatusOr<std::shared_ptr<const crypto::Keyring>> BuildKeyring(
   return builder.Build();
 }
 
-// Rewrites a format-1 vault's index (index_migration.h), then records
-// format 2. Interrupted, it runs again at the next start: the vault record
-// says format 1 until the whole index is rewritten.
+// Rewrites a format-1 vault's index (index_migration.h). The vault record
+// first says format 2 with the migration pending, so that an older build
+// refuses the half-rewritten vault, and a start that is interrupted is
+// finished by the next one; it is cleared, with a Vault.Migrate event, once
+// the whole index is rewritten.
 absl::Status MigrateToFormat2(const KeyManager::Deps& deps,
                               pb::VaultRecord& vault) {
+  if (vault.format_version() == 1) {
+    storage::WriteBatch mark;
+    if (absl::Status s = MarkIndexMigrationPending(*deps.store, mark); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = deps.log->CommitAndWait(std::move(mark), {}); !s.ok()) {
+      return s;
+    }
+    vault.set_format_version(2);
+    vault.set_index_migration_pending(true);
+  }
+  if (!vault.index_migration_pending()) return absl::OkStatus();
   platform::LogInfo("vault format 1: rewriting the index to format 2");
   const absl::Time start = absl::Now();
   absl::StatusOr<uint64_t> changed = MigrateIndexToFormat2(*deps.store);
   if (!changed.ok()) return changed.status();
-  vault.set_format_version(2);
+  vault.set_index_migration_pending(false);
   storage::WriteBatch batch;
   batch.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
   if (absl::Status s = deps.log->CommitAndWait(
@@ -213,10 +227,7 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
   if (!vault.ParseFromString(*vault_bytes)) {
     return absl::DataLossError("vault record does not decode");
   }
-  if (vault.format_version() == 1) {
-    if (absl::Status s = MigrateToFormat2(deps, vault); !s.ok()) return s;
-  }
-  if (vault.format_version() != kFormatVersion) {
+  if (vault.format_version() != kFormatVersion && vault.format_version() != 1) {
     return absl::FailedPreconditionError(absl::StrCat(
         "vault format version ", vault.format_version(), " is not supported"));
   }
@@ -244,6 +255,8 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
   absl::StatusOr<std::unique_ptr<crypto::Ed25519Signer>> signer =
       crypto::Ed25519Signer::FromSeed(*seed);
   if (!signer.ok()) return signer.status();
+  // Only a vault this configuration may open is rewritten.
+  if (absl::Status s = MigrateToFormat2(deps, vault); !s.ok()) return s;
 
   absl::StatusOr<std::map<uint32_t, pb::KekRecord>> records =
       ReadKekRecords(*deps.store);

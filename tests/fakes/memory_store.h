@@ -31,6 +31,10 @@ class MemoryStore final : public storage::Store {
                      const storage::WriteOptions& options) override {
     absl::MutexLock lock(&mu_);
     ++writes_;
+    if (fail_after_writes_ > 0 && --fail_after_writes_ == 0) {
+      fail_with_ = fail_after_with_;
+      return fail_with_;
+    }
     if (!fail_with_.ok()) return fail_with_;
     // Counters that do not decode (a tampered store) fail the whole batch
     // before anything is applied; RocksDB's merge reports them as
@@ -128,6 +132,13 @@ class MemoryStore final : public storage::Store {
     absl::MutexLock lock(&mu_);
     fail_with_ = std::move(status);
   }
+  // The next `n` - 1 Writes succeed; the n-th and every later one returns
+  // `status` (until FailWrites(OK)): a process that dies part-way.
+  void FailWritesFromThe(int n, absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_after_writes_ = n;
+    fail_after_with_ = std::move(status);
+  }
   // Every later SyncWal returns `status` (OK to heal).
   void FailSyncs(absl::Status status) {
     absl::MutexLock lock(&mu_);
@@ -204,6 +215,8 @@ class MemoryStore final : public storage::Store {
   std::map<std::string, std::string> tables_[storage::kTableCount]
       ABSL_GUARDED_BY(mu_);
   absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
+  int fail_after_writes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status fail_after_with_ ABSL_GUARDED_BY(mu_);
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   int synced_writes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fail_syncs_with_ ABSL_GUARDED_BY(mu_);

@@ -489,9 +489,20 @@ TEST_F(BackupsTest, RestoreOfAFormat1BackupWritesTheIndexInFormat2) {
   Backups backups({{.path = Target(), .country = "KZ"}}, ledger_.get(), "KZ");
   const std::string backup = CreateOrDie(backups, Target());
   ASSERT_THAT(MigrateIndexToFormat2(*live_), IsOk());
+  // Restored into a vault still of format 1 (offline, by this build).
+  pb::VaultRecord vault;
+  vault.set_format_version(1);
+  storage::WriteBatch record;
+  record.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
+  ASSERT_THAT(live_->Write(record, {.sync = true}), IsOk());
 
   ASSERT_THAT(RestoreBackup(*live_, backup, *ledger_, *log), IsOk());
   EXPECT_EQ(TableContents(*live_, Table::kIndex), format2);
+  // Builds of format 1 now refuse it; this one's next start clears the mark.
+  ASSERT_TRUE(vault.ParseFromString(
+      live_->Get(Table::kMeta, keys::kVaultRecord).value()));
+  EXPECT_EQ(vault.format_version(), 2u);
+  EXPECT_TRUE(vault.index_migration_pending());
   EXPECT_TRUE(HoldsAllOf(*live_, kA, kTokensA, /*created_micros=*/1));
   EXPECT_TRUE(HoldsAllOf(*live_, kB, kTokensB, /*created_micros=*/1));
 }

@@ -126,5 +126,52 @@ TEST_F(IndexMigrationTest, FinishesAnIndexLeftHalfRewritten) {
   EXPECT_EQ(TableContents(store_, Table::kIndex), format2);
 }
 
+TEST_F(IndexMigrationTest, ACrashPartWayLeavesAnIndexTheNextRunFinishes) {
+  PlantSubject(store_, kA, Tokens("tok_a", 1200));
+  PlantSubject(store_, kB, Tokens("tok_b", 300));
+  const std::map<std::string, std::string> format2 =
+      TableContents(store_, Table::kIndex);
+  RewriteIndexToFormat1(store_);
+  // The first batch is written, the second is not (the process dies).
+  store_.FailWritesFromThe(2, absl::UnavailableError("disk gone"));
+  EXPECT_FALSE(MigrateIndexToFormat2(store_).ok());
+  store_.FailWrites(absl::OkStatus());
+  // Every value can still be found, under one layout or the other.
+  for (const std::string& subject : {kA, kB}) {
+    for (const std::string& token :
+         Tokens(subject == kA ? "tok_a" : "tok_b", subject == kA ? 1200 : 300)) {
+      const std::string dedup = KeyOf('d', token);
+      EXPECT_TRUE(
+          store_.Get(Table::kIndex, keys::SubjectValueKey(subject, dedup)).ok() ||
+          store_.Get(Table::kIndex, keys::LegacyDedupKey(dedup)).ok())
+          << token;
+    }
+  }
+  ASSERT_THAT(MigrateIndexToFormat2(store_), IsOk());
+  EXPECT_EQ(TableContents(store_, Table::kIndex), format2);
+}
+
+TEST_F(IndexMigrationTest, MarksOnlyAFormat1VaultRecord) {
+  storage::WriteBatch batch;
+  ASSERT_THAT(MarkIndexMigrationPending(store_, batch), IsOk());
+  EXPECT_TRUE(batch.empty()) << "no vault record";
+  pb::VaultRecord vault;
+  vault.set_format_version(1);
+  vault.set_residency_country("KZ");
+  store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
+              vault.SerializeAsString());
+  ASSERT_THAT(MarkIndexMigrationPending(store_, batch), IsOk());
+  ASSERT_THAT(store_.Write(batch, {.sync = true}), IsOk());
+  ASSERT_TRUE(vault.ParseFromString(
+      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  // Format 2 (which builds of format 1 refuse), the rest unchanged.
+  EXPECT_EQ(vault.format_version(), 2u);
+  EXPECT_TRUE(vault.index_migration_pending());
+  EXPECT_EQ(vault.residency_country(), "KZ");
+  storage::WriteBatch again;
+  ASSERT_THAT(MarkIndexMigrationPending(store_, again), IsOk());
+  EXPECT_TRUE(again.empty()) << "format 2 already";
+}
+
 }  // namespace
 }  // namespace sandyq::vault

@@ -1212,6 +1212,7 @@ TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
   ASSERT_TRUE(record.ParseFromString(
       store_.Get(Table::kMeta, keys::kVaultRecord).value()));
   EXPECT_EQ(record.format_version(), 2u);
+  EXPECT_FALSE(record.index_migration_pending());
   std::vector<std::string> migrations;
   for (const StoredEvent& e : AllEvents()) {
     if (e.event.rpc == "Vault.Migrate") migrations.push_back(e.event.rule);
@@ -1226,6 +1227,88 @@ TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
   std::vector<std::string> tokens;
   for (const SubjectReport::Field& f : report->fields) tokens.push_back(f.token);
   EXPECT_THAT(tokens, UnorderedElementsAre(phone, email));
+}
+
+TEST_F(SubjectsTest, AnInterruptedMigrationIsFinishedAtTheNextStart) {
+  const std::string phone = TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
+  TokenizeOrDie(kSubjectB, FieldType::kIin, kIin);
+  const std::map<std::string, std::string> format2 =
+      subject_test::TableContents(store_, Table::kIndex);
+  const std::string subject_b = HashOf(kSubjectB);
+  CloseVault();
+  // Stopped after the record was marked and A's entries were rewritten.
+  subject_test::RewriteIndexToFormat1(store_, subject_b);
+  internal::v1::VaultRecord record;
+  ASSERT_TRUE(record.ParseFromString(
+      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  record.set_index_migration_pending(true);
+  store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
+              record.SerializeAsString());
+
+  ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
+  EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format2);
+  ASSERT_TRUE(record.ParseFromString(
+      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  EXPECT_FALSE(record.index_migration_pending());
+  int migrations = 0;
+  for (const StoredEvent& e : AllEvents()) migrations += e.event.rpc == "Vault.Migrate";
+  EXPECT_EQ(migrations, 1);
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOkAndHolds(phone));
+}
+
+TEST_F(SubjectsTest, AVaultTheMasterKeyDoesNotOpenIsNotRewritten) {
+  TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
+  CloseVault();
+  subject_test::RewriteIndexToFormat1(store_);
+  internal::v1::VaultRecord record;
+  ASSERT_TRUE(record.ParseFromString(
+      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  record.set_format_version(1);
+  store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
+              record.SerializeAsString());
+  const std::map<std::string, std::string> format1 =
+      subject_test::TableContents(store_, Table::kIndex);
+
+  OpenLog();
+  ::sandyq::testing::FakeMasterKey other(0x11);
+  EXPECT_THAT(NewVault({.master = &other, .ledger = ledger_.get()}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format1);
+  ASSERT_TRUE(record.ParseFromString(
+      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  EXPECT_EQ(record.format_version(), 1u);
+}
+
+TEST_F(SubjectsTest, ARectifiedDepersonalizedTokenIsListedOnce) {
+  const std::string card =
+      TokenizeOrDie(kSubjectA, FieldType::kCardNumber, kCard);
+  clock_.Advance(1095 * kDay);
+  ASSERT_THAT(vault_->RunRetention(), IsOkAndHolds(Field(
+                                          &RetentionResult::depersonalized, 1)));
+  ASSERT_THAT(Rectify(card, kCardSameEnds), IsOk());
+  absl::StatusOr<SubjectReport> report = Report(kSubjectA);
+  ASSERT_THAT(report, IsOk());
+  ASSERT_THAT(report->fields, SizeIs(1));
+  EXPECT_EQ(report->fields[0].token, card);
+  EXPECT_FALSE(report->fields[0].depersonalized);
+  EXPECT_THAT(Reveal(card), IsOkAndHolds(kCardSameEnds));
+}
+
+TEST_F(SubjectsTest, ErasingASubjectWithADepersonalizedTokenLeavesNoIndexEntry) {
+  const std::string card =
+      TokenizeOrDie(kSubjectA, FieldType::kCardNumber, kCard);
+  const std::string iin = TokenizeOrDie(kSubjectA, FieldType::kIin, kIin);
+  clock_.Advance(1095 * kDay);
+  ASSERT_THAT(vault_->RunRetention(), IsOk());
+  ASSERT_THAT(Erase(kSubjectA), IsOk());
+  for (const auto& [key, value] :
+       subject_test::TableContents(store_, Table::kIndex)) {
+    EXPECT_FALSE(absl::StartsWith(key, keys::SubjectTokensPrefix(HashOf(kSubjectA))));
+    EXPECT_NE(value, card);
+    EXPECT_NE(value, iin);
+  }
+  EXPECT_FALSE(store_.Get(Table::kFields, card).ok());
+  EXPECT_FALSE(store_.Get(Table::kFields, iin).ok());
 }
 
 // --- Retention --------------------------------------------------------------
