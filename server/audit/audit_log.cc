@@ -597,6 +597,7 @@ absl::Status AuditLog::Query(
     prefix = IdentityIndexPrefix(filter.identity);
   }
   if (!prefix.empty()) {
+    uint64_t previous = 0;  // the last event of the entry before
     absl::Status s = store_->Scan(
         Table::kAuditIndex, prefix, prefix + storage::EncodeU64(after),
         [&](absl::string_view key, absl::string_view value) {
@@ -608,6 +609,13 @@ absl::Status AuditLog::Query(
             inner = absl::DataLossError("audit index entry does not decode");
             return false;
           }
+          // Groups do not overlap: an entry that reaches back into the one
+          // before it was altered.
+          if (seqs->front() <= previous) {
+            inner = absl::DataLossError("audit index entries overlap");
+            return false;
+          }
+          previous = *last;
           for (uint64_t seq : *seqs) {
             if (seq <= after) continue;  // earlier in the entry's group
             absl::StatusOr<StoredEvent> e = ReadEvent(seq);

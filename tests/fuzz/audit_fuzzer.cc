@@ -169,6 +169,9 @@ const SampleLog& BuildLog() {
     std::unique_ptr<audit::AuditLog> audit_log = *std::move(opened);
     audit_log->SetSigner(std::shared_ptr<const crypto::Ed25519Signer>(
         std::shared_ptr<const crypto::Ed25519Signer>(), &Signer()));
+    // Two commits of several events, so that index entries list more than
+    // one event (docs/storage-format.md, "The access log").
+    std::vector<audit::Event> events;
     for (int i = 0; i < 5; ++i) {
       audit::Event e;
       e.identity = i % 2 ? "support" : "dpo";
@@ -176,8 +179,12 @@ const SampleLog& BuildLog() {
       e.subject_hash = std::string(32, static_cast<char>('a' + i % 2));
       e.token = "sq_AAAAAAAAAAAAAAAAAAAAAAAA";
       e.decision = audit::Decision::kRevealedFull;
-      SANDYQ_FUZZ_CHECK(audit_log->CommitAndWait({}, {e}).ok());
-      clock.Advance(absl::Seconds(1));
+      events.push_back(std::move(e));
+      if (i == 2 || i == 4) {
+        SANDYQ_FUZZ_CHECK(audit_log->CommitAndWait({}, std::move(events)).ok());
+        events.clear();
+        clock.Advance(absl::Seconds(1));
+      }
     }
     SANDYQ_FUZZ_CHECK(audit_log->Checkpoint().ok());
     audit_log.reset();

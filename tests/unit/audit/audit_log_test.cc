@@ -1403,6 +1403,19 @@ TEST_F(AuditIndexTest, LaterGroupsAddEntriesAfterEarlierOnes) {
   EXPECT_THAT(QuerySeqs(filter), ElementsAre(1, 3, 4, 6, 8));
 }
 
+TEST_F(AuditIndexTest, ReportsEntriesThatOverlap) {
+  // Event 6 is A's; its entry is altered to claim event 3 as well, which
+  // the group before already holds.
+  ASSERT_THAT(Commit({MakeEvent("support", SubjectHash('A'))}), IsOk());
+  store_.Poke(Table::kAuditIndex, SubjectKey('A', 6), "\x03");
+  AuditLog::Filter filter;
+  filter.subject_hash = SubjectHash('A');
+  EXPECT_THAT(log_->Query(filter, [](const StoredEvent&) { return true; }),
+              StatusIs(absl::StatusCode::kDataLoss));
+  store_.Poke(Table::kAuditIndex, SubjectKey('A', 6), "");
+  EXPECT_THAT(QuerySeqs(filter), ElementsAre(1, 3, 5, 6));
+}
+
 TEST_F(AuditIndexTest, ReportsADamagedEntry) {
   AuditLog::Filter filter;
   filter.subject_hash = SubjectHash('A');
