@@ -27,6 +27,7 @@
 #include "server/platform/exit_deadline.h"
 #include "server/platform/files.h"
 #include "server/platform/log.h"
+#include "server/platform/memory_limit.h"
 #include "server/platform/random.h"
 #include "server/policy/access_rules.h"
 #include "server/service/grpc_server.h"
@@ -118,23 +119,20 @@ audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
 }
 
 // RocksDB's block cache in bytes: the flag, else the config, else 256 MiB.
-// More than the machine's memory is refused: the cache would grow the
-// process until the kernel kills it, long after startup.
+// More than the process may use (the machine's memory, or its cgroup's
+// memory.max) is refused: the cache would grow the process until it is
+// killed, long after startup.
 absl::StatusOr<size_t> BlockCacheBytes(const sandyq::v1::ServerConfig& cfg) {
   constexpr uint32_t kDefaultMb = 256;
   uint32_t mb = absl::GetFlag(FLAGS_block_cache_mb);
   if (mb == 0) mb = cfg.storage().block_cache_mb();
   if (mb == 0) mb = kDefaultMb;
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page_size = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page_size > 0) {
-    const uint64_t memory_mb =
-        (static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)) >> 20;
-    if (mb > memory_mb) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "storage.block_cache_mb (or --block_cache_mb): ", mb,
-          " MiB is more than this machine's memory (", memory_mb, " MiB)"));
-    }
+  if (const uint64_t memory_mb = platform::MemoryLimitBytes() >> 20;
+      memory_mb > 0 && mb > memory_mb) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "storage.block_cache_mb (or --block_cache_mb): ", mb,
+        " MiB is more than the memory this process may use (", memory_mb,
+        " MiB: the machine's, or its cgroup's memory.max)"));
   }
   return static_cast<size_t>(mb) << 20;
 }

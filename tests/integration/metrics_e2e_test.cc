@@ -331,7 +331,7 @@ TEST(MetricsStartupE2eTest, BlockCacheFlagSetsItsSize) {
             32.0 * 1024 * 1024);
 }
 
-TEST(MetricsStartupE2eTest, ABlockCacheLargerThanTheMachinesMemoryIsRefused) {
+TEST(MetricsStartupE2eTest, ABlockCacheLargerThanTheProcessMayUseIsRefused) {
   std::string output;
   EXPECT_EQ(ServerProcess::RunToExit(
                 {"--dev", "--data_dir", NewTempDir("metrics-cache-huge"),
@@ -339,7 +339,7 @@ TEST(MetricsStartupE2eTest, ABlockCacheLargerThanTheMachinesMemoryIsRefused) {
                 &output),
             1);
   EXPECT_THAT(output, HasSubstr("storage.block_cache_mb"));
-  EXPECT_THAT(output, HasSubstr("is more than this machine's memory"));
+  EXPECT_THAT(output, HasSubstr("is more than the memory this process may use"));
 }
 
 TEST(MetricsStartupE2eTest, OffWhenTurnedOff) {
