@@ -188,7 +188,9 @@ absl::Status MigrateToFormat2(const KeyManager::Deps& deps,
     vault.set_index_migration_pending(true);
   }
   if (!vault.index_migration_pending()) return absl::OkStatus();
-  platform::LogInfo("vault format 1: rewriting the index to format 2");
+  platform::LogInfo(
+      "vault format 1 (or a rewrite left unfinished): rewriting the index to "
+      "format 2");
   const absl::Time start = absl::Now();
   absl::StatusOr<uint64_t> changed = MigrateIndexToFormat2(*deps.store);
   if (!changed.ok()) return changed.status();
