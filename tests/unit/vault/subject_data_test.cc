@@ -47,6 +47,18 @@ std::set<std::pair<Table, std::string>> AllKeys(const storage::Store& store) {
   return out;
 }
 
+// The keys of `before` that `store` no longer holds.
+std::set<std::pair<Table, std::string>> DeletedSince(
+    const std::set<std::pair<Table, std::string>>& before,
+    const storage::Store& store) {
+  const std::set<std::pair<Table, std::string>> after = AllKeys(store);
+  std::set<std::pair<Table, std::string>> deleted;
+  for (const auto& key : before) {
+    if (after.count(key) == 0) deleted.insert(key);
+  }
+  return deleted;
+}
+
 SubjectErasurePlan PlanOrDie(const storage::Store& store,
                              const std::string& hash) {
   absl::StatusOr<SubjectErasurePlan> plan = PlanSubjectErasure(store, hash);
@@ -72,11 +84,8 @@ TEST(PlanSubjectErasureTest, DeletesEverythingOfTheSubjectAndNothingElse) {
   EXPECT_EQ(DekCount(store, 1), 1);
 
   // `keys` names exactly what was deleted (for Purge).
-  const std::set<std::pair<Table, std::string>> after = AllKeys(store);
-  std::set<std::pair<Table, std::string>> deleted;
-  for (const auto& key : before) {
-    if (after.count(key) == 0) deleted.insert(key);
-  }
+  const std::set<std::pair<Table, std::string>> deleted =
+      DeletedSince(before, store);
   using Keys = std::set<std::pair<Table, std::string>>;
   EXPECT_EQ(Keys(plan.keys.begin(), plan.keys.end()), deleted);
   EXPECT_EQ(plan.keys.size(), deleted.size());  // no key named twice
@@ -104,13 +113,8 @@ TEST(PlanSubjectErasureTest, DeletesEverythingOfAFormat1Subject) {
   EXPECT_FALSE(HoldsAnythingOf(store, kA, {"tok_a1", "tok_a2"}));
   EXPECT_TRUE(store.Get(Table::kIndex, keys::LegacyDedupKey(KeyOf('d', "tok_b1")))
                   .ok());
-  const std::set<std::pair<Table, std::string>> after = AllKeys(store);
-  std::set<std::pair<Table, std::string>> deleted;
-  for (const auto& key : before) {
-    if (after.count(key) == 0) deleted.insert(key);
-  }
   using Keys = std::set<std::pair<Table, std::string>>;
-  EXPECT_EQ(Keys(plan.keys.begin(), plan.keys.end()), deleted);
+  EXPECT_EQ(Keys(plan.keys.begin(), plan.keys.end()), DeletedSince(before, store));
 }
 
 TEST(PlanSubjectErasureTest, CountsDownTheKekThatWrapsTheSubjectsKey) {

@@ -108,6 +108,19 @@ class SubjectsTest : public VaultFixture {
   // (Re)opens the log and the vault over store_.
   void Open(ErasureLedger* ledger) { OpenLogAndVault({.ledger = ledger}); }
 
+  // The vault record as stored, and a way to replace it (store_ only; with
+  // the vault closed).
+  internal::v1::VaultRecord StoredVaultRecord() const {
+    internal::v1::VaultRecord record;
+    EXPECT_TRUE(record.ParseFromString(
+        store_.Get(Table::kMeta, keys::kVaultRecord).value_or("")));
+    return record;
+  }
+  void StoreVaultRecord(const internal::v1::VaultRecord& record) {
+    store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
+                record.SerializeAsString());
+  }
+
   // --- Tokenizer ---
 
   absl::StatusOr<std::string> Tokenize(absl::string_view subject,
@@ -1199,18 +1212,14 @@ TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
   CloseVault();
   // Back to how a format-1 vault stored the same data.
   subject_test::RewriteIndexToFormat1(store_);
-  internal::v1::VaultRecord record;
-  ASSERT_TRUE(record.ParseFromString(
-      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  internal::v1::VaultRecord record = StoredVaultRecord();
   ASSERT_EQ(record.format_version(), 2u);
   record.set_format_version(1);
-  store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
-              record.SerializeAsString());
+  StoreVaultRecord(record);
 
   ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
   EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format2);
-  ASSERT_TRUE(record.ParseFromString(
-      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  record = StoredVaultRecord();
   EXPECT_EQ(record.format_version(), 2u);
   EXPECT_FALSE(record.index_migration_pending());
   std::vector<std::string> migrations;
@@ -1238,18 +1247,13 @@ TEST_F(SubjectsTest, AnInterruptedMigrationIsFinishedAtTheNextStart) {
   CloseVault();
   // Stopped after the record was marked and A's entries were rewritten.
   subject_test::RewriteIndexToFormat1(store_, subject_b);
-  internal::v1::VaultRecord record;
-  ASSERT_TRUE(record.ParseFromString(
-      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  internal::v1::VaultRecord record = StoredVaultRecord();
   record.set_index_migration_pending(true);
-  store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
-              record.SerializeAsString());
+  StoreVaultRecord(record);
 
   ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
   EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format2);
-  ASSERT_TRUE(record.ParseFromString(
-      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
-  EXPECT_FALSE(record.index_migration_pending());
+  EXPECT_FALSE(StoredVaultRecord().index_migration_pending());
   int migrations = 0;
   for (const StoredEvent& e : AllEvents()) migrations += e.event.rpc == "Vault.Migrate";
   EXPECT_EQ(migrations, 1);
@@ -1260,12 +1264,9 @@ TEST_F(SubjectsTest, AVaultTheMasterKeyDoesNotOpenIsNotRewritten) {
   TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
   CloseVault();
   subject_test::RewriteIndexToFormat1(store_);
-  internal::v1::VaultRecord record;
-  ASSERT_TRUE(record.ParseFromString(
-      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
+  internal::v1::VaultRecord record = StoredVaultRecord();
   record.set_format_version(1);
-  store_.Poke(Table::kMeta, std::string(keys::kVaultRecord),
-              record.SerializeAsString());
+  StoreVaultRecord(record);
   const std::map<std::string, std::string> format1 =
       subject_test::TableContents(store_, Table::kIndex);
 
@@ -1274,9 +1275,7 @@ TEST_F(SubjectsTest, AVaultTheMasterKeyDoesNotOpenIsNotRewritten) {
   EXPECT_THAT(NewVault({.master = &other, .ledger = ledger_.get()}),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format1);
-  ASSERT_TRUE(record.ParseFromString(
-      store_.Get(Table::kMeta, keys::kVaultRecord).value()));
-  EXPECT_EQ(record.format_version(), 1u);
+  EXPECT_EQ(StoredVaultRecord().format_version(), 1u);
 }
 
 TEST_F(SubjectsTest, ARectifiedDepersonalizedTokenIsListedOnce) {
