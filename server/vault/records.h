@@ -62,6 +62,14 @@ inline std::string SubjectTokenKey(absl::string_view subject_hash,
                                    absl::string_view token) {
   return absl::StrCat(SubjectTokensPrefix(subject_hash), token);
 }
+// The subject entry of `token`, given its field record's dedup key: its
+// value entry, or its token entry if it has no value (dedup key empty).
+inline std::string SubjectEntryKey(absl::string_view subject_hash,
+                                   absl::string_view token,
+                                   absl::string_view dedup) {
+  return dedup.empty() ? SubjectTokenKey(subject_hash, token)
+                       : SubjectValueKey(subject_hash, dedup);
+}
 // The token of an entry under SubjectTokensPrefix, given the rest of its key
 // after the prefix and its value.
 inline absl::string_view SubjectEntryToken(absl::string_view key_rest,

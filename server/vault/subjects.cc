@@ -389,13 +389,9 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
     if (!record.blind_index().empty()) {
       batch.Delete(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
     }
-    if (!record.dedup_key().empty()) {
-      batch.Delete(Table::kIndex,
-                   keys::SubjectValueKey(subject_hash, record.dedup_key()));
-    } else {
-      // A depersonalized token gets a value again.
-      batch.Delete(Table::kIndex, keys::SubjectTokenKey(subject_hash, token));
-    }
+    // (A depersonalized token, with a token entry, gets a value again.)
+    batch.Delete(Table::kIndex, keys::SubjectEntryKey(subject_hash, token,
+                                                      record.dedup_key()));
     batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");
     batch.Put(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup), token);
     record.set_ciphertext(std::move(*ciphertext));
@@ -667,10 +663,8 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
       if (!record.blind_index().empty()) {
         batch.Delete(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
       }
-      if (!record.dedup_key().empty()) {
-        batch.Delete(Table::kIndex,
-                     keys::SubjectValueKey(subject_hash, record.dedup_key()));
-      }
+      batch.Delete(Table::kIndex, keys::SubjectEntryKey(subject_hash, token,
+                                                        record.dedup_key()));
       audit::Event event;
       event.identity = "sandyqd";
       event.rpc = "Subjects.Retention";
@@ -681,8 +675,6 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
       event.decision = audit::Decision::kAllowed;
       if (action == policy::RetentionAction::kDestroy) {
         batch.Delete(Table::kFields, token);
-        // An entry left by an earlier depersonalization.
-        batch.Delete(Table::kIndex, keys::SubjectTokenKey(subject_hash, token));
         event.rule = "retention: destroyed";
         ++result.destroyed;
       } else {
