@@ -648,7 +648,7 @@ absl::StatusOr<AuditLog::VerifyResult> AuditLog::Verify() const {
   const uint64_t bound = durable_seq_.load();
   std::shared_ptr<const crypto::Ed25519Signer> signer = this->signer();
   ChainVerifier chain(signer == nullptr ? "" : signer->public_key());
-  absl::Status s = store_->Scan(
+  absl::Status s = store_->BulkScan(
       Table::kAudit, "", "", [&](absl::string_view key, absl::string_view value) {
         std::optional<uint64_t> seq = storage::DecodeU64(key);
         if (!seq) {

@@ -182,6 +182,10 @@ class Policy {
   const RetentionRule* RetentionFor(fields::FieldType type,
                                     absl::string_view collection_purpose) const;
 
+  // Whether any retention rule is set (without one, retention has nothing to
+  // look for).
+  bool HasRetentionRules() const { return !retention_.empty(); }
+
   // Identity names in file order (deploy/dev issues a certificate for each).
   std::vector<std::string> IdentityNames() const;
 

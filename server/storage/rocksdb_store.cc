@@ -110,24 +110,18 @@ class RocksDbStore final : public Store {
   absl::Status Scan(Table table, absl::string_view prefix,
                     absl::string_view start_after,
                     const Visitor& visit) const override {
+    return ScanWith(rocksdb::ReadOptions(), table, prefix, start_after, visit);
+  }
+
+  absl::Status BulkScan(Table table, absl::string_view prefix,
+                        absl::string_view start_after,
+                        const Visitor& visit) const override {
     rocksdb::ReadOptions ro;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, Handle(table)));
-    if (start_after.empty() || start_after < prefix) {
-      it->Seek(ToSlice(prefix));
-    } else {
-      it->Seek(ToSlice(start_after));
-      if (it->Valid() && it->key() == ToSlice(start_after)) it->Next();
-    }
-    for (; it->Valid(); it->Next()) {
-      rocksdb::Slice k = it->key();
-      if (!k.starts_with(ToSlice(prefix))) break;
-      rocksdb::Slice v = it->value();
-      if (!visit(absl::string_view(k.data(), k.size()),
-                 absl::string_view(v.data(), v.size()))) {
-        break;
-      }
-    }
-    return FromRocks(it->status(), "scan");
+    // Read the blocks without inserting them into the block cache (one pass
+    // would cycle the whole cache); RocksDB's automatic readahead still
+    // makes the pass sequential I/O.
+    ro.fill_cache = false;
+    return ScanWith(ro, table, prefix, start_after, visit);
   }
 
   absl::Status Purge(
@@ -211,6 +205,28 @@ class RocksDbStore final : public Store {
   }
 
  private:
+  absl::Status ScanWith(const rocksdb::ReadOptions& ro, Table table,
+                        absl::string_view prefix, absl::string_view start_after,
+                        const Visitor& visit) const {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, Handle(table)));
+    if (start_after.empty() || start_after < prefix) {
+      it->Seek(ToSlice(prefix));
+    } else {
+      it->Seek(ToSlice(start_after));
+      if (it->Valid() && it->key() == ToSlice(start_after)) it->Next();
+    }
+    for (; it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (!k.starts_with(ToSlice(prefix))) break;
+      rocksdb::Slice v = it->value();
+      if (!visit(absl::string_view(k.data(), k.size()),
+                 absl::string_view(v.data(), v.size()))) {
+        break;
+      }
+    }
+    return FromRocks(it->status(), "scan");
+  }
+
   rocksdb::ColumnFamilyHandle* Handle(Table t) const {
     return handles_[static_cast<int>(t)];
   }

@@ -132,6 +132,17 @@ class Store {
                             absl::string_view start_after,
                             const Visitor& visit) const = 0;
 
+  // Scan for a pass over much of a table (retention, verification, re-wrap,
+  // migration, restore): the same visits, but the blocks it reads are not
+  // kept in the block cache, so one pass over millions of records does not
+  // evict the blocks that requests read. Stores without a cache need not
+  // override it.
+  virtual absl::Status BulkScan(Table table, absl::string_view prefix,
+                                absl::string_view start_after,
+                                const Visitor& visit) const {
+    return Scan(table, prefix, start_after, visit);
+  }
+
   // Flushes memtables and compacts every table, so deleted values leave the
   // data files (erasure, tests). Blocks; not for the request path.
   virtual absl::Status CompactAll() = 0;

@@ -231,7 +231,7 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
   for (Table table : {Table::kFields, Table::kIndex}) {
     // Drop what the live store has...
     std::vector<std::string> old_keys;
-    absl::Status s = live.Scan(table, "", "", [&](absl::string_view k, absl::string_view) {
+    absl::Status s = live.BulkScan(table, "", "", [&](absl::string_view k, absl::string_view) {
       old_keys.emplace_back(k);
       return true;
     });
@@ -250,7 +250,7 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
     };
     storage::WriteBatch batch;
     absl::Status copy_status;
-    s = (*backup)->Scan(table, "", "", [&](absl::string_view k, absl::string_view v) {
+    s = (*backup)->BulkScan(table, "", "", [&](absl::string_view k, absl::string_view v) {
       if (table == Table::kIndex) {
         absl::StatusOr<std::optional<std::pair<std::string, std::string>>> entry =
             UpgradeIndexEntry(k, v, backup_field);

@@ -88,7 +88,7 @@ absl::StatusOr<uint64_t> MigrateIndexToFormat2(storage::Store& store) {
     std::string after;
     for (;;) {
       std::vector<std::pair<std::string, std::string>> legacy;
-      absl::Status scanned = store.Scan(
+      absl::Status scanned = store.BulkScan(
           Table::kIndex, prefix, after,
           [&](absl::string_view key, absl::string_view value) {
             after = std::string(key);

@@ -134,7 +134,7 @@ absl::StatusOr<int64_t> KeyMaintenance::RewrapPass() {
     std::vector<std::string> chunk;
     std::vector<std::string> stale;
     absl::Status bad;
-    absl::Status scanned = store_->Scan(
+    absl::Status scanned = store_->BulkScan(
         Table::kSubjects, "", cursor,
         [&](absl::string_view key, absl::string_view value) {
           chunk.emplace_back(key);

@@ -11,13 +11,13 @@
 
 namespace sandyq::vault {
 
-// Runs `task` on its own thread every `every` (first right away), until
-// destroyed. The destructor waits for a running task to finish.
+// Runs `task` on its own thread, first right away, then again after the
+// delay each run returns, until destroyed. The destructor waits for a running
+// task to finish.
 class PeriodicTask {
  public:
-  PeriodicTask(std::string name, absl::Duration every,
-               absl::AnyInvocable<void()> task)
-      : every_(every), task_(std::move(task)), thread_([this, name] {
+  PeriodicTask(std::string name, absl::AnyInvocable<absl::Duration()> task)
+      : task_(std::move(task)), thread_([this, name] {
           platform::NameThread(name);
           Loop();
         }) {}
@@ -34,14 +34,13 @@ class PeriodicTask {
  private:
   void Loop() {
     for (;;) {
-      task_();
+      const absl::Duration wait = task_();
       absl::MutexLock lock(&mu_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), every_)) return;
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait)) return;
     }
   }
 
-  const absl::Duration every_;
-  absl::AnyInvocable<void()> task_;
+  absl::AnyInvocable<absl::Duration()> task_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts after everything else is set

@@ -16,6 +16,8 @@ namespace sandyq::vault::keys {
 inline constexpr absl::string_view kVaultRecord = "vault";
 // Last subject hash the re-wrap job finished (absent: start from the first).
 inline constexpr absl::string_view kRewrapCursor = "rewrap_cursor";
+// When the last completed retention pass started: BE64 Unix microseconds.
+inline constexpr absl::string_view kRetentionPass = "retention_pass";
 
 // Table kKeys: KEK records under BE32 version (4 bytes); DEK counters under
 // "deks/" + BE32 version.

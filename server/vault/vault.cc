@@ -1,11 +1,14 @@
 #include "server/vault/vault.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/platform/log.h"
+#include "server/storage/encoding.h"
 #include "server/vault/input.h"
 #include "server/vault/periodic.h"
+#include "server/vault/records.h"
 
 namespace sandyq::vault {
 
@@ -53,11 +56,11 @@ Vault::Vault(const Deps& deps, const Options& options,
       background_(std::make_unique<BackgroundQueue>()) {
   if (options.background_key_maintenance) {
     maintenance_->Start();
-    retention_ = std::make_unique<PeriodicTask>("retention", options.retention_every, [this] {
-      absl::StatusOr<RetentionResult> r = RunRetention();
-      if (!r.ok()) {
-        platform::LogError(absl::StrCat("retention: ", r.status().message()));
-      }
+    retention_ = std::make_unique<PeriodicTask>("retention", [this] {
+      absl::StatusOr<absl::Duration> next = RunRetentionIfDue();
+      if (next.ok()) return *next;
+      platform::LogError(absl::StrCat("retention: ", next.status().message()));
+      return options_.retention_every;
     });
     if (deps.ledger != nullptr && !options.backup_targets.empty()) {
       // Erasures a crash kept from the backups.
@@ -100,6 +103,32 @@ absl::StatusOr<std::shared_ptr<const crypto::Aead>> Vault::SubjectAead(
 
 absl::StatusOr<int64_t> Vault::RunKeyMaintenance() {
   return maintenance_->RunOnce();
+}
+
+absl::StatusOr<absl::Duration> Vault::RunRetentionIfDue() {
+  const absl::Time now = deps_.clock->Now();
+  const absl::Duration every = options_.retention_every;
+  absl::StatusOr<std::string> saved =
+      deps_.store->Get(storage::Table::kMeta, keys::kRetentionPass);
+  if (!saved.ok() && !absl::IsNotFound(saved.status())) return saved.status();
+  if (saved.ok()) {
+    std::optional<uint64_t> micros = storage::DecodeU64(*saved);
+    if (!micros) {
+      return absl::DataLossError("meta retention_pass is not 8 bytes");
+    }
+    const absl::Time last = absl::FromUnixMicros(static_cast<int64_t>(*micros));
+    // A last pass "in the future" (the clock was set back) is treated as due.
+    if (last <= now && now < last + every) return last + every - now;
+  }
+  absl::StatusOr<RetentionResult> result = RunRetention();
+  if (!result.ok()) return result.status();
+  storage::WriteBatch batch;
+  batch.Put(storage::Table::kMeta, keys::kRetentionPass,
+            storage::EncodeU64(static_cast<uint64_t>(absl::ToUnixMicros(now))));
+  if (absl::Status s = deps_.log->CommitAndWait(std::move(batch), {}); !s.ok()) {
+    return s;
+  }
+  return every;
 }
 
 void Vault::SetPolicy(std::shared_ptr<const policy::Policy> policy) {

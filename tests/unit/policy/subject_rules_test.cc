@@ -393,6 +393,17 @@ constexpr char kBase[] =
     "identities { name: \"a\" organisation: \"o\" country: \"KZ\" roles: "
     "\"r\" }\n";
 
+TEST(RetentionRuleTest, APolicyTellsWhetherItHasAnyRetentionRule) {
+  std::shared_ptr<const Policy> none = ParseOrDie(kBase);
+  ASSERT_NE(none, nullptr);
+  EXPECT_FALSE(none->HasRetentionRules());
+  std::shared_ptr<const Policy> one = ParseOrDie(absl::StrCat(
+      kBase, "retention { purpose: \"q\" period: \"12h\" action: "
+             "RETENTION_ACTION_DESTROY }\n"));
+  ASSERT_NE(one, nullptr);
+  EXPECT_TRUE(one->HasRetentionRules());
+}
+
 TEST(RetentionRuleTest, PurposeRuleWinsWhicheverComesFirst) {
   const std::string type_rule =
       "retention { field_type: FIELD_TYPE_PHONE period: \"30d\" action: "

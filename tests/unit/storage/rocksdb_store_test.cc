@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -245,6 +246,43 @@ TEST_F(RocksDbStoreTest, BlockCacheHasTheSizeAskedForAndFillsOnReads) {
   absl::StatusOr<StoreStats> after = store_->Stats();
   ASSERT_THAT(after, IsOk());
   EXPECT_GT(after->block_cache_usage_bytes, before->block_cache_usage_bytes);
+}
+
+// A retention or verification pass reads every block of a table; it must not
+// push out of the cache what requests read.
+TEST_F(RocksDbStoreTest, BulkScanVisitsEverythingWithoutFillingTheBlockCache) {
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      OpenRocksDbStore({.path = path(), .block_cache_bytes = 64 << 20});
+  ASSERT_THAT(store, IsOk());
+  store_ = std::move(*store);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_THAT(Put(Table::kFields, absl::StrFormat("k%04d", i), std::string(1000, 'v')),
+                IsOk());
+  }
+  ASSERT_THAT(store_->CompactAll(), IsOk());  // into table files
+  auto usage = [&] {
+    absl::StatusOr<StoreStats> stats = store_->Stats();
+    EXPECT_THAT(stats, IsOk());
+    return stats.ok() ? stats->block_cache_usage_bytes : 0;
+  };
+  const uint64_t before = usage();
+
+  int visited = 0;
+  ASSERT_THAT(store_->BulkScan(Table::kFields, "", "",
+                               [&](absl::string_view, absl::string_view v) {
+                                 visited += v.size() == 1000;
+                                 return true;
+                               }),
+              IsOk());
+  EXPECT_EQ(visited, 1000);
+  // Less than one of the ~250 data blocks: at most an index or filter block.
+  EXPECT_LT(usage(), before + 4096);
+
+  ASSERT_THAT(store_->Scan(Table::kFields, "", "",
+                           [](absl::string_view, absl::string_view) { return true; }),
+              IsOk());
+  EXPECT_GT(usage(), before + 500 * 1000);  // an ordinary scan fills it
 }
 
 TEST_F(RocksDbStoreTest, BlockCacheDefaultsToRocksDbsOwn) {

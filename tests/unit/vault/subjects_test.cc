@@ -1409,6 +1409,61 @@ TEST_F(SubjectsTest, RetentionDestroysAndDepersonalizesOnTime) {
   EXPECT_THAT(Reveal(held_card), StatusIs(absl::StatusCode::kNotFound));
 }
 
+// The background job sweeps when a pass is due, not at every start: the
+// time of the last pass is stored, so a restart minutes after a sweep of
+// millions of records does not sweep them again.
+TEST_F(SubjectsTest, RetentionRunsWhenAPassIsDueAndNotBefore) {
+  const std::string promo =
+      TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail, kMarketing);
+  clock_.Advance(365 * kDay - absl::Minutes(10));
+  // No pass recorded yet: one runs now (nothing is due) and the next is an
+  // hour away.
+  EXPECT_THAT(vault_->RunRetentionIfDue(), IsOkAndHolds(absl::Hours(1)));
+
+  // The value is due ten minutes later, but the next pass is not, even
+  // after a restart.
+  clock_.Advance(absl::Minutes(20));
+  CloseVault();
+  OpenLogAndVault({});
+  size_t mark = AllEvents().size();
+  EXPECT_THAT(vault_->RunRetentionIfDue(), IsOkAndHolds(absl::Minutes(40)));
+  EXPECT_THAT(EventsAfter(mark), IsEmpty());
+  EXPECT_THAT(Reveal(promo), IsOkAndHolds(kEmail));
+
+  // An hour after the last pass the next one runs.
+  clock_.Advance(absl::Minutes(40));
+  mark = AllEvents().size();
+  EXPECT_THAT(vault_->RunRetentionIfDue(), IsOkAndHolds(absl::Hours(1)));
+  std::vector<StoredEvent> events = EventsAfter(mark);
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].event.rpc, "Subjects.Retention");
+  EXPECT_EQ(events[0].event.token, promo);
+  EXPECT_THAT(Reveal(promo), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SubjectsTest, RetentionPassRecordedInTheFutureDoesNotDelayTheNext) {
+  const std::string promo =
+      TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail, kMarketing);
+  clock_.Advance(365 * kDay);
+  // Recorded by a clock that ran a day ahead and was then set back.
+  storage::WriteBatch batch;
+  batch.Put(Table::kMeta, keys::kRetentionPass,
+            storage::EncodeU64(static_cast<uint64_t>(
+                absl::ToUnixMicros(clock_.Now() + absl::Hours(24)))));
+  ASSERT_THAT(store_.Write(batch, {}), IsOk());
+  EXPECT_THAT(vault_->RunRetentionIfDue(), IsOkAndHolds(absl::Hours(1)));
+  EXPECT_THAT(Reveal(promo), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SubjectsTest, AMalformedRetentionPassRecordIsReportedAsDataLoss) {
+  storage::WriteBatch batch;
+  batch.Put(Table::kMeta, keys::kRetentionPass, "short");
+  ASSERT_THAT(store_.Write(batch, {}), IsOk());
+  EXPECT_THAT(vault_->RunRetentionIfDue(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       "meta retention_pass is not 8 bytes"));
+}
+
 TEST_F(SubjectsTest, DepersonalizedCardMayBeCollectedAgain) {
   const std::string card =
       TokenizeOrDie(kSubjectA, FieldType::kCardNumber, kCard);
