@@ -37,7 +37,9 @@ inline std::string DekCountKey(uint32_t version) {
 //                               (retention's depersonalization): still the
 //                               subject's, but no value to deduplicate
 // An `s` entry's token is its value, or the rest of its key if the value is
-// empty (SubjectEntryToken). Vaults of format 1 kept a third space,
+// empty (SubjectEntryToken); field records do not store the dedup key, so a
+// token's entry is found by scanning its subject's (SubjectEntryKeys in
+// subject_data.h). Vaults of format 1 kept a third space,
 // d <dedup key 32> -> token, and an `s` entry with an empty value for every
 // token; opening such a vault rewrites it (index_migration.h).
 inline constexpr char kBlindIndexTag = 'b';
@@ -63,14 +65,6 @@ inline std::string SubjectValueKey(absl::string_view subject_hash,
 inline std::string SubjectTokenKey(absl::string_view subject_hash,
                                    absl::string_view token) {
   return absl::StrCat(SubjectTokensPrefix(subject_hash), token);
-}
-// The subject entry of `token`, given its field record's dedup key: its
-// value entry, or its token entry if it has no value (dedup key empty).
-inline std::string SubjectEntryKey(absl::string_view subject_hash,
-                                   absl::string_view token,
-                                   absl::string_view dedup) {
-  return dedup.empty() ? SubjectTokenKey(subject_hash, token)
-                       : SubjectValueKey(subject_hash, dedup);
 }
 // The token of an entry under SubjectTokensPrefix, given the rest of its key
 // after the prefix and its value.

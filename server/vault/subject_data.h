@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -30,6 +31,15 @@ struct SubjectErasurePlan {
 absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
     const storage::Store& store, absl::string_view subject_hash,
     absl::Time erased_at = absl::InfiniteFuture());
+
+// The index entry of each of the subject's tokens, by token (records.h):
+// its value entry, whose value is the token, or, for a token without a value,
+// its token entry, whose key ends with the token. Field records do not keep
+// the dedup key that names a value entry (since 2026-11-22), so whoever must
+// move or delete a token's entry (Rectify, retention) finds it here: a
+// subject has a handful of entries, one prefix scan reads them all.
+absl::StatusOr<absl::flat_hash_map<std::string, std::string>> SubjectEntryKeys(
+    const storage::Store& store, absl::string_view subject_hash);
 
 }  // namespace sandyq::vault
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "sandyq/internal/v1/records.pb.h"
@@ -363,14 +364,18 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
                     absl::NotFoundError("token: not found"));
     }
     const std::string dedup = keys_->DedupKey(subject_hash, type, normalized.value);
-    if (dedup != record.dedup_key()) {
-      absl::StatusOr<std::string> other =
-          deps_.store->Get(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup));
-      if (other.ok()) {
-        return refuse(audit::Decision::kDenied, "already-held",
-                      absl::AlreadyExistsError(
-                          "value: the subject already holds it under another token"));
-      }
+    absl::StatusOr<std::string> holder =
+        deps_.store->Get(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup));
+    if (holder.ok() && *holder != token) {
+      return refuse(audit::Decision::kDenied, "already-held",
+                    absl::AlreadyExistsError(
+                        "value: the subject already holds it under another token"));
+    }
+    absl::StatusOr<absl::flat_hash_map<std::string, std::string>> entries =
+        SubjectEntryKeys(*deps_.store, subject_hash);
+    if (!entries.ok()) {
+      return refuse(audit::Decision::kFailed, "storage",
+                    absl::UnavailableError("storage: the index cannot be read"));
     }
     std::shared_ptr<const crypto::Keyring> keyring = keys_->keyring();
     absl::StatusOr<std::shared_ptr<const crypto::Aead>> aead = SubjectAead(
@@ -389,9 +394,11 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
     if (!record.blind_index().empty()) {
       batch.Delete(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
     }
-    // (A depersonalized token, with a token entry, gets a value again.)
-    batch.Delete(Table::kIndex, keys::SubjectEntryKey(subject_hash, token,
-                                                      record.dedup_key()));
+    // The old value's entry (or, for a depersonalized token that gets a value
+    // again, its token entry) gives way to the new value's.
+    if (auto entry = entries->find(token); entry != entries->end()) {
+      batch.Delete(Table::kIndex, entry->second);
+    }
     batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");
     batch.Put(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup), token);
     record.set_ciphertext(std::move(*ciphertext));
@@ -657,6 +664,9 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
       result.skipped_for_holds += fields.size();
       continue;
     }
+    absl::StatusOr<absl::flat_hash_map<std::string, std::string>> entries =
+        SubjectEntryKeys(*deps_.store, subject_hash);
+    if (!entries.ok()) return entries.status();
     storage::WriteBatch batch;
     std::vector<audit::Event> events;
     std::vector<std::pair<Table, std::string>> purge;
@@ -667,8 +677,9 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
       if (!record.blind_index().empty()) {
         batch.Delete(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
       }
-      batch.Delete(Table::kIndex, keys::SubjectEntryKey(subject_hash, token,
-                                                        record.dedup_key()));
+      if (auto entry = entries->find(token); entry != entries->end()) {
+        batch.Delete(Table::kIndex, entry->second);
+      }
       audit::Event event;
       event.identity = "sandyqd";
       event.rpc = "Subjects.Retention";

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -115,6 +116,29 @@ TEST(PlanSubjectErasureTest, DeletesEverythingOfAFormat1Subject) {
                   .ok());
   using Keys = std::set<std::pair<Table, std::string>>;
   EXPECT_EQ(Keys(plan.keys.begin(), plan.keys.end()), DeletedSince(before, store));
+}
+
+TEST(SubjectEntryKeysTest, NamesEachTokensValueOrTokenEntry) {
+  MemoryStore store;
+  PlantSubject(store, kA, {"tok_a1", "tok_a2"});
+  PlantSubject(store, kB, {"tok_b1"});
+  subject_test::DropDedupKeys(store, {"tok_a2"});
+  // A token whose value retention destroyed.
+  storage::WriteBatch batch;
+  batch.Put(Table::kIndex, keys::SubjectTokenKey(kA, "tok_a3"), "");
+  ASSERT_THAT(store.Write(batch, {.sync = true}), IsOk());
+
+  absl::StatusOr<absl::flat_hash_map<std::string, std::string>> entries =
+      SubjectEntryKeys(store, kA);
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_THAT(
+      *entries,
+      ::testing::UnorderedElementsAre(
+          ::testing::Pair("tok_a1", keys::SubjectValueKey(kA, KeyOf('d', "tok_a1"))),
+          ::testing::Pair("tok_a2", keys::SubjectValueKey(kA, KeyOf('d', "tok_a2"))),
+          ::testing::Pair("tok_a3", keys::SubjectTokenKey(kA, "tok_a3"))));
+  EXPECT_THAT(SubjectEntryKeys(store, SubjectHashOf('c')),
+              ::sandyq::testing::IsOkAndHolds(::testing::IsEmpty()));
 }
 
 TEST(PlanSubjectErasureTest, CountsDownTheKekThatWrapsTheSubjectsKey) {

@@ -35,9 +35,10 @@ inline std::string KeyOf(char tag, absl::string_view token) {
 // Writes, in one batch, what Tokenize and RecordConsent write for a subject
 // with `tokens` (phone numbers; the ciphertext is `value` + token): its
 // record with a data key under `kek_version` (and +1 on that version's DEK
-// counter), each field with its blind-index, dedup and subject-token index
+// counter), each field with its blind-index and subject (value) index
 // entries, and a consent for "marketing" with its history entry; all of them
-// created (recorded) at `created_micros`.
+// created (recorded) at `created_micros`. The field records hold their dedup
+// keys (DropDedupKeys: records that do not).
 inline void PlantSubject(storage::Store& store, absl::string_view hash,
                          const std::vector<std::string>& tokens,
                          absl::string_view value = "v1",
@@ -74,6 +75,21 @@ inline void PlantSubject(storage::Store& store, absl::string_view hash,
   batch.Put(Table::kConsents,
             keys::ConsentHistoryKey(hash, created_micros, "marketing"),
             consent.SerializeAsString());
+  EXPECT_THAT(store.Write(batch, {.sync = true}), ::sandyq::testing::IsOk());
+}
+
+// Rewrites the field records of `tokens` without their dedup keys.
+inline void DropDedupKeys(storage::Store& store,
+                          const std::vector<std::string>& tokens) {
+  namespace pb = ::sandyq::internal::v1;
+  storage::WriteBatch batch;
+  for (const std::string& token : tokens) {
+    pb::FieldRecord field;
+    EXPECT_TRUE(field.ParseFromString(
+        store.Get(storage::Table::kFields, token).value_or("")));
+    field.clear_dedup_key();
+    batch.Put(storage::Table::kFields, token, field.SerializeAsString());
+  }
   EXPECT_THAT(store.Write(batch, {.sync = true}), ::sandyq::testing::IsOk());
 }
 
