@@ -403,7 +403,7 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
     batch.Put(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup), token);
     record.set_ciphertext(std::move(*ciphertext));
     record.set_blind_index(blind);
-    record.set_dedup_key(dedup);
+    record.clear_dedup_key();  // (older builds': it named the old value)
     record.set_depersonalized(false);
     record.set_updated_micros(absl::ToUnixMicros(deps_.clock->Now()));
     batch.Put(Table::kFields, token, record.SerializeAsString());
@@ -695,7 +695,7 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
       } else {
         record.clear_ciphertext();
         record.clear_blind_index();
-        record.clear_dedup_key();
+        record.clear_dedup_key();  // (records of older builds)
         record.set_depersonalized(true);
         record.set_updated_micros(absl::ToUnixMicros(now));
         batch.Put(Table::kFields, token, record.SerializeAsString());

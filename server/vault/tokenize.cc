@@ -354,7 +354,6 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         record.set_created_micros(now);
         record.set_updated_micros(now);
         record.set_blind_index(blind);
-        record.set_dedup_key(dedup);
         record.set_collection_purpose(item.input.purpose);
         batch.Put(Table::kFields, token, record.SerializeAsString());
         batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");

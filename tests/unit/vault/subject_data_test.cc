@@ -118,6 +118,22 @@ TEST(PlanSubjectErasureTest, DeletesEverythingOfAFormat1Subject) {
   EXPECT_EQ(Keys(plan.keys.begin(), plan.keys.end()), DeletedSince(before, store));
 }
 
+TEST(PlanSubjectErasureTest, DeletesFieldRecordsWithoutADedupKey) {
+  MemoryStore store;
+  PlantSubject(store, kA, {"tok_a1", "tok_a2"});
+  PlantSubject(store, kB, {"tok_b1"});
+  subject_test::DropDedupKeys(store, {"tok_a1"});  // as written today
+  const std::set<std::pair<Table, std::string>> before = AllKeys(store);
+
+  SubjectErasurePlan plan = PlanOrDie(store, kA);
+  EXPECT_EQ(plan.tokens, 2);
+  ASSERT_THAT(store.Write(plan.batch, {.sync = true}), IsOk());
+  EXPECT_FALSE(HoldsAnythingOf(store, kA, {"tok_a1", "tok_a2"}));
+  EXPECT_TRUE(HoldsAllOf(store, kB, {"tok_b1"}));
+  using Keys = std::set<std::pair<Table, std::string>>;
+  EXPECT_EQ(Keys(plan.keys.begin(), plan.keys.end()), DeletedSince(before, store));
+}
+
 TEST(SubjectEntryKeysTest, NamesEachTokensValueOrTokenEntry) {
   MemoryStore store;
   PlantSubject(store, kA, {"tok_a1", "tok_a2"});

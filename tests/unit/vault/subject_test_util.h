@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -38,7 +39,7 @@ inline std::string KeyOf(char tag, absl::string_view token) {
 // counter), each field with its blind-index and subject (value) index
 // entries, and a consent for "marketing" with its history entry; all of them
 // created (recorded) at `created_micros`. The field records hold their dedup
-// keys (DropDedupKeys: records that do not).
+// keys, as builds before 2026-11-22 wrote them (DropDedupKeys: as today).
 inline void PlantSubject(storage::Store& store, absl::string_view hash,
                          const std::vector<std::string>& tokens,
                          absl::string_view value = "v1",
@@ -78,7 +79,8 @@ inline void PlantSubject(storage::Store& store, absl::string_view hash,
   EXPECT_THAT(store.Write(batch, {.sync = true}), ::sandyq::testing::IsOk());
 }
 
-// Rewrites the field records of `tokens` without their dedup keys.
+// Rewrites the field records of `tokens` without their dedup keys, as
+// builds since 2026-11-22 write them.
 inline void DropDedupKeys(storage::Store& store,
                           const std::vector<std::string>& tokens) {
   namespace pb = ::sandyq::internal::v1;
@@ -162,25 +164,36 @@ inline bool HoldsAllOf(const storage::Store& store, absl::string_view hash,
 // Rewrites `store`'s index into the layout of vault format 1
 // (server/vault/index_migration.h): every value entry
 // s <subject> <dedup> -> token becomes d <dedup> -> token plus
-// s <subject> <token> -> "". Only `subject_hash`'s entries if it is given.
+// s <subject> <token> -> "", and the token's field record holds the dedup
+// key, as every record of format 1 did. Only `subject_hash`'s entries if it
+// is given.
 inline void RewriteIndexToFormat1(storage::Store& store,
                                   absl::string_view subject_hash = "") {
+  namespace pb = ::sandyq::internal::v1;
   using storage::Table;
   const std::string prefix = keys::SubjectTokensPrefix(subject_hash);
-  storage::WriteBatch batch;
+  std::vector<std::pair<std::string, std::string>> entries;
   EXPECT_THAT(
       store.Scan(Table::kIndex, prefix, "",
                  [&](absl::string_view key, absl::string_view value) {
                    if (value.empty()) return true;  // a token entry
-                   const absl::string_view subject = key.substr(1, 32);
-                   const absl::string_view dedup = key.substr(33);
-                   batch.Delete(Table::kIndex, key);
-                   batch.Put(Table::kIndex, keys::LegacyDedupKey(dedup), value);
-                   batch.Put(Table::kIndex, keys::SubjectTokenKey(subject, value),
-                             "");
+                   entries.emplace_back(key, value);
                    return true;
                  }),
       ::sandyq::testing::IsOk());
+  storage::WriteBatch batch;
+  for (const auto& [key, token] : entries) {
+    const absl::string_view subject = absl::string_view(key).substr(1, 32);
+    const absl::string_view dedup = absl::string_view(key).substr(33);
+    batch.Delete(Table::kIndex, key);
+    batch.Put(Table::kIndex, keys::LegacyDedupKey(dedup), token);
+    batch.Put(Table::kIndex, keys::SubjectTokenKey(subject, token), "");
+    pb::FieldRecord field;
+    if (field.ParseFromString(store.Get(Table::kFields, token).value_or(""))) {
+      field.set_dedup_key(std::string(dedup));
+      batch.Put(Table::kFields, token, field.SerializeAsString());
+    }
+  }
   EXPECT_THAT(store.Write(batch, {.sync = true}), ::sandyq::testing::IsOk());
 }
 

@@ -89,6 +89,26 @@ bool IsCheckpoint(const StoredEvent& e) {
   return e.event.rpc == "Audit.Checkpoint";
 }
 
+// The entries of `index` that name `token`: its subject entry (a value entry,
+// whose value is the token, or a token entry) and its blind-index entry
+// (whose keys end with the token).
+std::map<std::string, std::string> EntriesNaming(
+    const std::map<std::string, std::string>& index, absl::string_view token) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : index) {
+    if (value == token || absl::EndsWith(key, token)) out.emplace(key, value);
+  }
+  return out;
+}
+
+// `index` without the entries of `gone`.
+std::map<std::string, std::string> Without(
+    std::map<std::string, std::string> index,
+    const std::map<std::string, std::string>& gone) {
+  for (const auto& [key, value] : gone) index.erase(key);
+  return index;
+}
+
 class SubjectsTest : public VaultFixture {
  protected:
   SubjectsTest() : VaultFixture(/*random_seed=*/94) {}
@@ -302,6 +322,35 @@ class SubjectsTest : public VaultFixture {
       if (e.event.subject_hash == hash) out.push_back(e);
     }
     return out;
+  }
+
+  std::map<std::string, std::string> Index() const {
+    return subject_test::TableContents(store_, Table::kIndex);
+  }
+
+  // The field record of `token` as stored, and a way to replace it.
+  pb::FieldRecord StoredFieldRecord(const std::string& token) const {
+    pb::FieldRecord record;
+    EXPECT_TRUE(
+        record.ParseFromString(store_.Get(Table::kFields, token).value_or("")));
+    return record;
+  }
+  void StoreFieldRecord(const std::string& token, const pb::FieldRecord& record) {
+    store_.Poke(Table::kFields, token, record.SerializeAsString());
+  }
+  // Gives `token`'s field record the dedup key of its subject's value entry,
+  // as builds before 2026-11-22 stored it.
+  void StoreDedupKeyAsOlderBuildsDid(const std::string& token) {
+    std::string dedup;
+    for (const auto& [key, value] : Index()) {
+      if (key[0] == keys::kSubjectTokensTag && value == token) {
+        dedup = key.substr(1 + 32);
+      }
+    }
+    ASSERT_EQ(dedup.size(), 32u) << "no value entry of " << token;
+    pb::FieldRecord record = StoredFieldRecord(token);
+    record.set_dedup_key(dedup);
+    StoreFieldRecord(token, record);
   }
 
   std::optional<pb::SubjectRecord> SubjectRecordOf(
@@ -1203,6 +1252,68 @@ TEST_F(SubjectsTest, ANewValueAddsOneBlindAndOneSubjectEntry) {
   EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), index);
 }
 
+TEST_F(SubjectsTest, AFieldRecordKeepsNoDedupKey) {
+  const std::string token = TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
+  pb::FieldRecord record = StoredFieldRecord(token);
+  EXPECT_EQ(record.subject_hash(), HashOf(kSubjectA));
+  EXPECT_THAT(record.blind_index(), SizeIs(32));
+  EXPECT_THAT(record.dedup_key(), IsEmpty());
+  ASSERT_THAT(Rectify(token, kOtherPhone), IsOkAndHolds(true));
+  EXPECT_THAT(StoredFieldRecord(token).dedup_key(), IsEmpty());
+}
+
+// Rectify finds the token's subject entry whether the record names it (a
+// dedup key stored by an older build) or not.
+TEST_F(SubjectsTest, RectifyMovesTheSubjectEntryOfRecordsWithAndWithoutADedupKey) {
+  for (const bool old_records : {true, false}) {
+    SCOPED_TRACE(old_records ? "records with a dedup key" : "records without");
+    const std::string subject = old_records ? kSubjectA : kSubjectB;
+    const std::string phone = TokenizeOrDie(subject, FieldType::kPhone, kPhone);
+    const std::string third =
+        TokenizeOrDie(subject, FieldType::kPhone, kThirdPhone);
+    TokenizeOrDie(subject, FieldType::kEmail, kEmail);
+    if (old_records) {
+      StoreDedupKeyAsOlderBuildsDid(phone);
+      StoreDedupKeyAsOlderBuildsDid(third);
+    }
+    const std::map<std::string, std::string> before = Index();
+
+    // The value it holds: nothing moves.
+    ASSERT_THAT(Rectify(phone, "+7 701 234 56 78"), IsOkAndHolds(true));
+    EXPECT_EQ(Index(), before);
+    EXPECT_THAT(StoredFieldRecord(phone).dedup_key(), IsEmpty());
+    if (old_records) StoreDedupKeyAsOlderBuildsDid(phone);
+    // A value another of its tokens holds: refused, nothing moves.
+    EXPECT_THAT(Rectify(third, kPhone),
+                StatusIs(absl::StatusCode::kAlreadyExists));
+    EXPECT_EQ(Index(), before);
+
+    // A new value: the old value's entries go, the new value's come.
+    const std::map<std::string, std::string> old_entries =
+        EntriesNaming(before, phone);
+    ASSERT_THAT(old_entries, SizeIs(2));  // blind index, subject
+    ASSERT_THAT(Rectify(phone, kOtherPhone), IsOkAndHolds(true));
+    const std::map<std::string, std::string> after = Index();
+    const std::map<std::string, std::string> new_entries =
+        EntriesNaming(after, phone);
+    ASSERT_THAT(new_entries, SizeIs(2));
+    for (const auto& [key, value] : old_entries) {
+      EXPECT_FALSE(new_entries.contains(key));
+    }
+    EXPECT_EQ(Without(after, new_entries), Without(before, old_entries));
+    EXPECT_EQ(new_entries.count(keys::SubjectTokenKey(HashOf(subject), phone)),
+              0u);
+    EXPECT_THAT(StoredFieldRecord(phone).dedup_key(), IsEmpty());
+    // The new entry is the one Tokenize finds; the old value is free.
+    EXPECT_THAT(Tokenize(subject, FieldType::kPhone, kOtherPhone),
+                IsOkAndHolds(phone));
+    EXPECT_EQ(Index(), after);
+    EXPECT_THAT(Rectify(third, kPhone), IsOkAndHolds(true));
+    EXPECT_THAT(Reveal(phone), IsOkAndHolds(kOtherPhone));
+    EXPECT_THAT(Reveal(third), IsOkAndHolds(kPhone));
+  }
+}
+
 TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
   const std::string phone = TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
   const std::string email = TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail);
@@ -1462,6 +1573,98 @@ TEST_F(SubjectsTest, AMalformedRetentionPassRecordIsReportedAsDataLoss) {
   EXPECT_THAT(vault_->RunRetentionIfDue(),
               StatusIs(absl::StatusCode::kDataLoss,
                        "meta retention_pass is not 8 bytes"));
+}
+
+// Retention finds the subject entries whether the records name them (a
+// dedup key stored by an older build) or not.
+TEST_F(SubjectsTest, RetentionMovesTheEntriesOfRecordsWithAndWithoutADedupKey) {
+  // A's records as builds before 2026-11-22 stored them, B's as today.
+  const std::string card_a =
+      TokenizeOrDie(kSubjectA, FieldType::kCardNumber, kCard);
+  const std::string promo_a =
+      TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail, kMarketing);
+  const std::string iin_a = TokenizeOrDie(kSubjectA, FieldType::kIin, kIin);
+  for (const std::string& token : {card_a, promo_a, iin_a}) {
+    StoreDedupKeyAsOlderBuildsDid(token);
+  }
+  const std::string card_b =
+      TokenizeOrDie(kSubjectB, FieldType::kCardNumber, kOtherCard);
+  const std::string promo_b = TokenizeOrDie(
+      kSubjectB, FieldType::kEmail, "other.test@example.kz", kMarketing);
+  const std::string phone_b = TokenizeOrDie(kSubjectB, FieldType::kPhone, kPhone);
+  const std::map<std::string, std::string> before = Index();
+
+  clock_.Advance(1095 * kDay);
+  absl::StatusOr<RetentionResult> result = vault_->RunRetention();
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(result->destroyed, 2);
+  EXPECT_EQ(result->depersonalized, 2);
+
+  // Each card and promo loses its blind-index and value entries; each card
+  // gets a token entry; nothing else changes.
+  std::map<std::string, std::string> expected = before;
+  for (const std::string& token : {card_a, promo_a, card_b, promo_b}) {
+    ASSERT_THAT(EntriesNaming(before, token), SizeIs(2)) << token;
+    expected = Without(expected, EntriesNaming(before, token));
+  }
+  expected.emplace(keys::SubjectTokenKey(HashOf(kSubjectA), card_a), "");
+  expected.emplace(keys::SubjectTokenKey(HashOf(kSubjectB), card_b), "");
+  EXPECT_EQ(Index(), expected);
+  for (const std::string& card : {card_a, card_b}) {
+    const pb::FieldRecord record = StoredFieldRecord(card);
+    EXPECT_TRUE(record.depersonalized());
+    EXPECT_THAT(record.dedup_key(), IsEmpty());
+    EXPECT_THAT(record.blind_index(), IsEmpty());
+  }
+  EXPECT_FALSE(store_.Get(Table::kFields, promo_a).ok());
+  EXPECT_FALSE(store_.Get(Table::kFields, promo_b).ok());
+  EXPECT_THAT(Reveal(iin_a), IsOkAndHolds(kIin));
+  EXPECT_THAT(Reveal(phone_b), IsOkAndHolds(kPhone));
+
+  // A depersonalized card given a value again: its token entry becomes a
+  // value entry.
+  ASSERT_THAT(Rectify(card_a, kCardSameEnds), IsOkAndHolds(true));
+  const std::map<std::string, std::string> card_entries =
+      EntriesNaming(Index(), card_a);
+  EXPECT_THAT(card_entries, SizeIs(2));
+  EXPECT_EQ(card_entries.count(keys::SubjectTokenKey(HashOf(kSubjectA), card_a)),
+            0u);
+  EXPECT_EQ(Without(Index(), card_entries),
+            Without(expected, EntriesNaming(expected, card_a)));
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kCardNumber, kCardSameEnds),
+              IsOkAndHolds(card_a));
+}
+
+// Erasure removes records with and without a stored dedup key, rectified and
+// depersonalized ones too, and every index entry of them.
+TEST_F(SubjectsTest, ErasureRemovesRecordsWithAndWithoutADedupKey) {
+  const std::string phone_b = TokenizeOrDie(kSubjectB, FieldType::kPhone, kPhone);
+  const std::map<std::string, std::string> index = Index();
+  const std::map<std::string, std::string> fields =
+      subject_test::TableContents(store_, Table::kFields);
+
+  const std::string phone = TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
+  const std::string card =
+      TokenizeOrDie(kSubjectA, FieldType::kCardNumber, kCard);
+  const std::string email = TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail);
+  const std::string iin = TokenizeOrDie(kSubjectA, FieldType::kIin, kIin);
+  StoreDedupKeyAsOlderBuildsDid(phone);
+  StoreDedupKeyAsOlderBuildsDid(card);
+  clock_.Advance(1095 * kDay);
+  ASSERT_THAT(vault_->RunRetention(),
+              IsOkAndHolds(Field(&RetentionResult::depersonalized, 1)));
+  ASSERT_THAT(Rectify(phone, kOtherPhone), IsOkAndHolds(true));
+  ASSERT_NE(Index(), index);
+
+  absl::StatusOr<EraseResult> erased = Erase(kSubjectA);
+  ASSERT_THAT(erased, IsOk());
+  EXPECT_EQ(erased->tokens, 4);
+  EXPECT_EQ(Index(), index);
+  EXPECT_EQ(subject_test::TableContents(store_, Table::kFields), fields);
+  for (const std::string& token : {phone, card, email, iin}) {
+    EXPECT_THAT(Reveal(token), StatusIs(absl::StatusCode::kNotFound));
+  }
+  EXPECT_THAT(Reveal(phone_b), IsOkAndHolds(kPhone));
 }
 
 TEST_F(SubjectsTest, DepersonalizedCardMayBeCollectedAgain) {
