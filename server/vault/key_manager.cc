@@ -22,7 +22,10 @@ namespace pb = ::sandyq::internal::v1;
 
 // 2: the index layout of records.h. 1: the same with a separate dedup entry
 // per value (index_migration.h), rewritten when such a vault is opened.
-constexpr uint32_t kFormatVersion = 2;
+// 1: an index entry per value by dedup key plus one per token; 2: one
+// subject entry per value; 3: field records may lack the dedup key
+// (docs/storage-format.md, "Format versions").
+constexpr uint32_t kFormatVersion = 3;
 constexpr size_t kKeySize = 32;
 constexpr absl::string_view kIndexRootContext = "index-root";
 constexpr absl::string_view kSigningKeyContext = "audit-signing-key";
@@ -211,6 +214,23 @@ absl::Status MigrateToFormat2(const KeyManager::Deps& deps,
   return absl::OkStatus();
 }
 
+// Marks a format-2 vault as format 3 before this build writes to it: field
+// records written from now on have no dedup key, and a build of format 2
+// would miss such a record's subject entry in Rectify and retention. Nothing
+// stored needs rewriting.
+absl::Status MarkFormat3(const KeyManager::Deps& deps, pb::VaultRecord& vault) {
+  if (vault.format_version() != 2 || vault.index_migration_pending()) {
+    return absl::OkStatus();
+  }
+  vault.set_format_version(3);
+  storage::WriteBatch batch;
+  batch.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
+  return deps.log->CommitAndWait(
+      std::move(batch),
+      {SystemEvent("Vault.Migrate",
+                   "format 2 to 3: new field records omit the dedup key")});
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
@@ -229,7 +249,7 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
   if (!vault.ParseFromString(*vault_bytes)) {
     return absl::DataLossError("vault record does not decode");
   }
-  if (vault.format_version() != kFormatVersion && vault.format_version() != 1) {
+  if (vault.format_version() < 1 || vault.format_version() > kFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "vault format version ", vault.format_version(), " is not supported"));
   }
@@ -259,6 +279,7 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
   if (!signer.ok()) return signer.status();
   // Only a vault this configuration may open is rewritten.
   if (absl::Status s = MigrateToFormat2(deps, vault); !s.ok()) return s;
+  if (absl::Status s = MarkFormat3(deps, vault); !s.ok()) return s;
 
   absl::StatusOr<std::map<uint32_t, pb::KekRecord>> records =
       ReadKekRecords(*deps.store);

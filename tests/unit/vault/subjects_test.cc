@@ -1324,21 +1324,22 @@ TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
   // Back to how a format-1 vault stored the same data.
   subject_test::RewriteIndexToFormat1(store_);
   internal::v1::VaultRecord record = StoredVaultRecord();
-  ASSERT_EQ(record.format_version(), 2u);
+  ASSERT_EQ(record.format_version(), 3u);
   record.set_format_version(1);
   StoreVaultRecord(record);
 
   ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
   EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format2);
   record = StoredVaultRecord();
-  EXPECT_EQ(record.format_version(), 2u);
+  EXPECT_EQ(record.format_version(), 3u);
   EXPECT_FALSE(record.index_migration_pending());
   std::vector<std::string> migrations;
   for (const StoredEvent& e : AllEvents()) {
     if (e.event.rpc == "Vault.Migrate") migrations.push_back(e.event.rule);
   }
   EXPECT_THAT(migrations,
-              ElementsAre("format 1 to 2: 6 index entries rewritten"));
+              ElementsAre("format 1 to 2: 6 index entries rewritten",
+                          "format 2 to 3: new field records omit the dedup key"));
   // And it works as before: the same values find their tokens.
   EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOkAndHolds(phone));
   EXPECT_THAT(Tokenize(kSubjectB, FieldType::kIin, kIin), IsOkAndHolds(iin));
@@ -1347,6 +1348,49 @@ TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
   std::vector<std::string> tokens;
   for (const SubjectReport::Field& f : report->fields) tokens.push_back(f.token);
   EXPECT_THAT(tokens, UnorderedElementsAre(phone, email));
+}
+
+// Format 3 changed no stored entry: field records written from then on
+// lack the dedup key, which builds of format 2 would need. The record says
+// 3 before this build writes anything, so that those builds refuse it.
+TEST_F(SubjectsTest, AVaultOfFormat2IsMarkedFormat3WhenItOpens) {
+  const std::string phone = TokenizeOrDie(kSubjectA, FieldType::kPhone, kPhone);
+  const std::map<std::string, std::string> index =
+      subject_test::TableContents(store_, Table::kIndex);
+  CloseVault();
+  internal::v1::VaultRecord record = StoredVaultRecord();
+  record.set_format_version(2);
+  StoreVaultRecord(record);
+
+  ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
+  EXPECT_EQ(StoredVaultRecord().format_version(), 3u);
+  EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), index);
+  std::vector<std::string> migrations;
+  for (const StoredEvent& e : AllEvents()) {
+    if (e.event.rpc == "Vault.Migrate") migrations.push_back(e.event.rule);
+  }
+  EXPECT_THAT(migrations,
+              ElementsAre("format 2 to 3: new field records omit the dedup key"));
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOkAndHolds(phone));
+
+  // Opened again, it is left as it is.
+  CloseVault();
+  ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
+  int marks = 0;
+  for (const StoredEvent& e : AllEvents()) marks += e.event.rpc == "Vault.Migrate";
+  EXPECT_EQ(marks, 1);
+}
+
+TEST_F(SubjectsTest, AVaultOfALaterFormatIsRefused) {
+  CloseVault();
+  internal::v1::VaultRecord record = StoredVaultRecord();
+  record.set_format_version(4);
+  StoreVaultRecord(record);
+  OpenLog();
+  EXPECT_THAT(NewVault({.ledger = ledger_.get()}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "vault format version 4 is not supported"));
+  EXPECT_EQ(StoredVaultRecord().format_version(), 4u);
 }
 
 TEST_F(SubjectsTest, AnInterruptedMigrationIsFinishedAtTheNextStart) {
