@@ -226,6 +226,23 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
       storage::OpenRocksDbStore(
           {.path = absl::StrCat(backup_dir, "/db"), .create_if_missing = false});
   if (!backup.ok()) return backup.status();
+  // Field records of a later format than this build's could be misread.
+  if (absl::StatusOr<std::string> bytes =
+          (*backup)->Get(Table::kMeta, keys::kVaultRecord);
+      bytes.ok()) {
+    pb::VaultRecord vault;
+    if (!vault.ParseFromString(*bytes)) {
+      return absl::DataLossError("backup: its vault record does not decode");
+    }
+    if (vault.format_version() > kCurrentFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "backup: vault format version ", vault.format_version(),
+          " is not supported (this build knows up to ", kCurrentFormatVersion,
+          ")"));
+    }
+  } else if (!absl::IsNotFound(bytes.status())) {
+    return bytes.status();
+  }
 
   size_t restored = 0;
   for (Table table : {Table::kFields, Table::kIndex}) {
@@ -278,10 +295,14 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
   // name subjects that are gone.
   storage::WriteBatch reset;
   reset.Delete(Table::kMeta, keys::kLedgerApplied);
-  // The index is now in format 2; a live vault of format 1 must not be
-  // opened by a build that knows only format 1 (its next start finishes the
-  // migration, which finds nothing left to rewrite).
-  if (absl::Status m = MarkIndexMigrationPending(live, reset); !m.ok()) return m;
+  // The restored records may be past their retention period: the next start
+  // runs a retention pass at once.
+  reset.Delete(Table::kMeta, keys::kRetentionPass);
+  // The index and records are now of the current format; a live vault of an
+  // earlier one must not be opened by a build that knows only that (a vault
+  // of format 1: its next start finishes the migration, which finds nothing
+  // left to rewrite).
+  if (absl::Status m = MarkCurrentFormat(live, reset); !m.ok()) return m;
   audit::Event event;
   event.identity = "sandyqd";
   event.rpc = "Admin.Restore";

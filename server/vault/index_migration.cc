@@ -78,6 +78,24 @@ absl::Status MarkIndexMigrationPending(const storage::Store& store,
   return absl::OkStatus();
 }
 
+absl::Status MarkCurrentFormat(const storage::Store& store,
+                               storage::WriteBatch& batch) {
+  absl::StatusOr<std::string> bytes = store.Get(Table::kMeta, keys::kVaultRecord);
+  if (absl::IsNotFound(bytes.status())) return absl::OkStatus();
+  if (!bytes.ok()) return bytes.status();
+  pb::VaultRecord vault;
+  if (!vault.ParseFromString(*bytes)) {
+    return absl::DataLossError("vault record does not decode");
+  }
+  if (vault.format_version() == 1) return MarkIndexMigrationPending(store, batch);
+  if (vault.format_version() != 2 || vault.index_migration_pending()) {
+    return absl::OkStatus();
+  }
+  vault.set_format_version(kCurrentFormatVersion);
+  batch.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> MigrateIndexToFormat2(storage::Store& store) {
   const FieldRecordReader field_record = [&store](const std::string& token) {
     return store.Get(Table::kFields, token);

@@ -21,6 +21,12 @@
 
 namespace sandyq::vault {
 
+// The storage format this build writes (VaultRecord.format_version). 1: an
+// index entry per value by dedup key plus one per token; 2: one subject entry
+// per value; 3: field records may lack the dedup key (docs/storage-format.md,
+// "Format versions"). A vault or backup of a later format is refused.
+inline constexpr uint32_t kCurrentFormatVersion = 3;
+
 // Reads the FieldRecord stored under a token (NotFound if none).
 using FieldRecordReader =
     std::function<absl::StatusOr<std::string>(const std::string& token)>;
@@ -41,6 +47,13 @@ UpgradeIndexEntry(absl::string_view key, absl::string_view value,
 // start of this one finishes the rewrite. Nothing if it says anything else.
 absl::Status MarkIndexMigrationPending(const storage::Store& store,
                                        storage::WriteBatch& batch);
+
+// For a restore, which brings field records of the current format into a
+// live vault of any format: MarkIndexMigrationPending for format 1, and for
+// format 2 the record saying format 3 (no entry needs rewriting), so that no
+// build of an earlier format opens the vault.
+absl::Status MarkCurrentFormat(const storage::Store& store,
+                               storage::WriteBatch& batch);
 
 // Rewrites every format-1 entry of `store`'s index table in place, in
 // batches; each batch deletes entries and puts their replacements at once,

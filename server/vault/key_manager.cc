@@ -22,10 +22,7 @@ namespace pb = ::sandyq::internal::v1;
 
 // 2: the index layout of records.h. 1: the same with a separate dedup entry
 // per value (index_migration.h), rewritten when such a vault is opened.
-// 1: an index entry per value by dedup key plus one per token; 2: one
-// subject entry per value; 3: field records may lack the dedup key
-// (docs/storage-format.md, "Format versions").
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = kCurrentFormatVersion;  // index_migration.h
 constexpr size_t kKeySize = 32;
 constexpr absl::string_view kIndexRootContext = "index-root";
 constexpr absl::string_view kSigningKeyContext = "audit-signing-key";

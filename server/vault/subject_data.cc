@@ -110,16 +110,15 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
   return plan;
 }
 
-absl::StatusOr<absl::flat_hash_map<std::string, std::string>> SubjectEntryKeys(
-    const storage::Store& store, absl::string_view subject_hash) {
-  absl::flat_hash_map<std::string, std::string> entries;
+absl::StatusOr<SubjectEntries> SubjectEntryKeys(const storage::Store& store,
+                                               absl::string_view subject_hash) {
+  SubjectEntries entries;
   const std::string prefix = keys::SubjectTokensPrefix(subject_hash);
   absl::Status scanned = store.Scan(
       Table::kIndex, prefix, "",
       [&](absl::string_view key, absl::string_view value) {
-        entries.try_emplace(
-            std::string(keys::SubjectEntryToken(key.substr(prefix.size()), value)),
-            std::string(key));
+        entries[std::string(keys::SubjectEntryToken(key.substr(prefix.size()), value))]
+            .emplace_back(key);
         return true;
       });
   if (!scanned.ok()) return scanned;

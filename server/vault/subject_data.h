@@ -38,8 +38,11 @@ absl::StatusOr<SubjectErasurePlan> PlanSubjectErasure(
 // the dedup key that names a value entry (since 2026-11-22), so whoever must
 // move or delete a token's entry (Rectify, retention) finds it here: a
 // subject has a handful of entries, one prefix scan reads them all.
-absl::StatusOr<absl::flat_hash_map<std::string, std::string>> SubjectEntryKeys(
-    const storage::Store& store, absl::string_view subject_hash);
+// (A token has one entry; should a stray second one exist, it is listed too,
+// so that moving or deleting the token's entries leaves none behind.)
+using SubjectEntries = absl::flat_hash_map<std::string, std::vector<std::string>>;
+absl::StatusOr<SubjectEntries> SubjectEntryKeys(const storage::Store& store,
+                                               absl::string_view subject_hash);
 
 }  // namespace sandyq::vault
 

@@ -366,12 +366,16 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
     const std::string dedup = keys_->DedupKey(subject_hash, type, normalized.value);
     absl::StatusOr<std::string> holder =
         deps_.store->Get(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup));
+    if (!holder.ok() && !absl::IsNotFound(holder.status())) {
+      return refuse(audit::Decision::kFailed, "storage",
+                    absl::UnavailableError("storage: the index cannot be read"));
+    }
     if (holder.ok() && *holder != token) {
       return refuse(audit::Decision::kDenied, "already-held",
                     absl::AlreadyExistsError(
                         "value: the subject already holds it under another token"));
     }
-    absl::StatusOr<absl::flat_hash_map<std::string, std::string>> entries =
+    absl::StatusOr<SubjectEntries> entries =
         SubjectEntryKeys(*deps_.store, subject_hash);
     if (!entries.ok()) {
       return refuse(audit::Decision::kFailed, "storage",
@@ -397,7 +401,7 @@ void Vault::Rectify(const Caller& caller, std::string token, std::string value,
     // The old value's entry (or, for a depersonalized token that gets a value
     // again, its token entry) gives way to the new value's.
     if (auto entry = entries->find(token); entry != entries->end()) {
-      batch.Delete(Table::kIndex, entry->second);
+      for (const std::string& key : entry->second) batch.Delete(Table::kIndex, key);
     }
     batch.Put(Table::kIndex, keys::BlindIndexKey(blind, token), "");
     batch.Put(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup), token);
@@ -664,7 +668,7 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
       result.skipped_for_holds += fields.size();
       continue;
     }
-    absl::StatusOr<absl::flat_hash_map<std::string, std::string>> entries =
+    absl::StatusOr<SubjectEntries> entries =
         SubjectEntryKeys(*deps_.store, subject_hash);
     if (!entries.ok()) return entries.status();
     storage::WriteBatch batch;
@@ -678,7 +682,9 @@ absl::StatusOr<RetentionResult> Vault::RunRetention() {
         batch.Delete(Table::kIndex, keys::BlindIndexKey(record.blind_index(), token));
       }
       if (auto entry = entries->find(token); entry != entries->end()) {
-        batch.Delete(Table::kIndex, entry->second);
+        for (const std::string& key : entry->second) {
+          batch.Delete(Table::kIndex, key);
+        }
       }
       audit::Event event;
       event.identity = "sandyqd";

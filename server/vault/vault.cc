@@ -108,17 +108,25 @@ absl::StatusOr<int64_t> Vault::RunKeyMaintenance() {
 absl::StatusOr<absl::Duration> Vault::RunRetentionIfDue() {
   const absl::Time now = deps_.clock->Now();
   const absl::Duration every = options_.retention_every;
+  // Without a rule there is nothing to look for; no pass is recorded, so a
+  // policy that adds rules gets a pass at the next start.
+  if (!policy()->HasRetentionRules()) return every;
   absl::StatusOr<std::string> saved =
       deps_.store->Get(storage::Table::kMeta, keys::kRetentionPass);
   if (!saved.ok() && !absl::IsNotFound(saved.status())) return saved.status();
   if (saved.ok()) {
     std::optional<uint64_t> micros = storage::DecodeU64(*saved);
     if (!micros) {
-      return absl::DataLossError("meta retention_pass is not 8 bytes");
+      // Retention must not stop over its own bookkeeping: sweep, and the
+      // pass's record replaces the bad one.
+      platform::LogError(
+          "retention: meta retention_pass is not 8 bytes; running a pass now");
+    } else {
+      const absl::Time last =
+          absl::FromUnixMicros(static_cast<int64_t>(*micros));
+      // A last pass "in the future" (the clock was set back) counts as due.
+      if (last <= now && now < last + every) return last + every - now;
     }
-    const absl::Time last = absl::FromUnixMicros(static_cast<int64_t>(*micros));
-    // A last pass "in the future" (the clock was set back) is treated as due.
-    if (last <= now && now < last + every) return last + every - now;
   }
   absl::StatusOr<RetentionResult> result = RunRetention();
   if (!result.ok()) return result.status();

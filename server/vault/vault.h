@@ -315,10 +315,11 @@ class Vault {
   // The retention rules, applied on the calling thread (the background job
   // and tests). Subjects under a hold are skipped.
   absl::StatusOr<RetentionResult> RunRetention();
-  // The background retention job's step: runs RunRetention if a pass is due
-  // (none recorded, or the last began `retention_every` ago or more), records
-  // when this one began, and returns the time until the next is due. A restart
-  // thus does not sweep again a vault that was swept minutes before.
+  // The background retention job's step: runs RunRetention if the policy
+  // has a retention rule and a pass is due (none recorded, or the last began
+  // `retention_every` ago or more), records when this one began, and returns
+  // the time until the next is due. A restart thus does not sweep again a
+  // vault that was swept minutes before; a restore clears the record.
   absl::StatusOr<absl::Duration> RunRetentionIfDue();
 
   // Admin.Backup: a backup under `dir` (a configured target).

@@ -21,6 +21,9 @@ class MemoryStore final : public storage::Store {
   absl::StatusOr<std::string> Get(storage::Table table,
                                   absl::string_view key) const override {
     absl::MutexLock lock(&mu_);
+    if (!fail_gets_with_[static_cast<int>(table)].ok()) {
+      return fail_gets_with_[static_cast<int>(table)];
+    }
     const auto& t = tables_[static_cast<int>(table)];
     auto it = t.find(std::string(key));
     if (it == t.end()) return absl::NotFoundError("not found");
@@ -139,6 +142,12 @@ class MemoryStore final : public storage::Store {
     fail_after_writes_ = n;
     fail_after_with_ = std::move(status);
   }
+  // Every later Get from `table` returns `status` (OK to heal); scans still
+  // work: a read error on one path.
+  void FailGets(storage::Table table, absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    fail_gets_with_[static_cast<int>(table)] = std::move(status);
+  }
   // Every later SyncWal returns `status` (OK to heal).
   void FailSyncs(absl::Status status) {
     absl::MutexLock lock(&mu_);
@@ -220,6 +229,7 @@ class MemoryStore final : public storage::Store {
   int writes_ ABSL_GUARDED_BY(mu_) = 0;
   int synced_writes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fail_syncs_with_ ABSL_GUARDED_BY(mu_);
+  absl::Status fail_gets_with_[storage::kTableCount] ABSL_GUARDED_BY(mu_);
   absl::Status fail_next_sync_with_ ABSL_GUARDED_BY(mu_);
   int wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
   int unsynced_writes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -507,6 +507,58 @@ TEST_F(BackupsTest, RestoreOfAFormat1BackupWritesTheIndexInFormat2) {
   EXPECT_TRUE(HoldsAllOf(*live_, kB, kTokensB, /*created_micros=*/1));
 }
 
+// Restored records are of this build's format, and may be past their
+// retention period.
+TEST_F(BackupsTest, RestoreMarksAFormat2VaultFormat3AndCallsForARetentionPass) {
+  FakeClock clock;
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
+      audit::AuditLog::Open(live_.get(), &clock, {});
+  ASSERT_THAT(opened, IsOk());
+  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  Backups backups({{.path = Target(), .country = "KZ"}}, ledger_.get(), "KZ");
+  const std::string backup = CreateOrDie(backups, Target());
+  pb::VaultRecord vault;
+  vault.set_format_version(2);
+  storage::WriteBatch record;
+  record.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
+  record.Put(Table::kMeta, keys::kRetentionPass, storage::EncodeU64(1));
+  ASSERT_THAT(live_->Write(record, {.sync = true}), IsOk());
+
+  ASSERT_THAT(RestoreBackup(*live_, backup, *ledger_, *log), IsOk());
+  ASSERT_TRUE(vault.ParseFromString(
+      live_->Get(Table::kMeta, keys::kVaultRecord).value()));
+  EXPECT_EQ(vault.format_version(), kCurrentFormatVersion);
+  EXPECT_FALSE(vault.index_migration_pending());
+  EXPECT_TRUE(absl::IsNotFound(
+      live_->Get(Table::kMeta, keys::kRetentionPass).status()));
+  EXPECT_TRUE(HoldsAllOf(*live_, kA, kTokensA, /*created_micros=*/1));
+}
+
+TEST_F(BackupsTest, RestoreOfABackupOfALaterFormatChangesNothing) {
+  FakeClock clock;
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
+      audit::AuditLog::Open(live_.get(), &clock, {});
+  ASSERT_THAT(opened, IsOk());
+  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  pb::VaultRecord vault;
+  vault.set_format_version(kCurrentFormatVersion + 1);
+  storage::WriteBatch record;
+  record.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
+  ASSERT_THAT(live_->Write(record, {.sync = true}), IsOk());
+  Backups backups({{.path = Target(), .country = "KZ"}}, ledger_.get(), "KZ");
+  const std::string backup = CreateOrDie(backups, Target());
+  PlantSubject(*live_, kC, kTokensC, "value-c");  // after the backup
+  const std::map<std::string, std::string> fields = TableContents(*live_, Table::kFields);
+
+  EXPECT_THAT(RestoreBackup(*live_, backup, *ledger_, *log),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat("backup: vault format version ",
+                                    kCurrentFormatVersion + 1,
+                                    " is not supported (this build knows up to ",
+                                    kCurrentFormatVersion, ")")));
+  EXPECT_EQ(TableContents(*live_, Table::kFields), fields);
+}
+
 TEST_F(BackupsTest, RestoreKeepsAPersonCollectedAgainAfterTheErasure) {
   FakeClock clock;
   absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =

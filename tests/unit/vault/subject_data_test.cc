@@ -144,17 +144,35 @@ TEST(SubjectEntryKeysTest, NamesEachTokensValueOrTokenEntry) {
   batch.Put(Table::kIndex, keys::SubjectTokenKey(kA, "tok_a3"), "");
   ASSERT_THAT(store.Write(batch, {.sync = true}), IsOk());
 
-  absl::StatusOr<absl::flat_hash_map<std::string, std::string>> entries =
-      SubjectEntryKeys(store, kA);
+  absl::StatusOr<SubjectEntries> entries = SubjectEntryKeys(store, kA);
   ASSERT_THAT(entries, IsOk());
+  using ::testing::ElementsAre;
+  using ::testing::Pair;
   EXPECT_THAT(
       *entries,
       ::testing::UnorderedElementsAre(
-          ::testing::Pair("tok_a1", keys::SubjectValueKey(kA, KeyOf('d', "tok_a1"))),
-          ::testing::Pair("tok_a2", keys::SubjectValueKey(kA, KeyOf('d', "tok_a2"))),
-          ::testing::Pair("tok_a3", keys::SubjectTokenKey(kA, "tok_a3"))));
+          Pair("tok_a1", ElementsAre(keys::SubjectValueKey(kA, KeyOf('d', "tok_a1")))),
+          Pair("tok_a2", ElementsAre(keys::SubjectValueKey(kA, KeyOf('d', "tok_a2")))),
+          Pair("tok_a3", ElementsAre(keys::SubjectTokenKey(kA, "tok_a3")))));
   EXPECT_THAT(SubjectEntryKeys(store, SubjectHashOf('c')),
               ::sandyq::testing::IsOkAndHolds(::testing::IsEmpty()));
+}
+
+// Should a token have a stray second entry (one entry per token is the rule),
+// both are listed, so that Rectify and retention leave neither behind.
+TEST(SubjectEntryKeysTest, ListsEveryEntryOfAToken) {
+  MemoryStore store;
+  PlantSubject(store, kA, {"tok_a1"});
+  storage::WriteBatch batch;
+  batch.Put(Table::kIndex, keys::SubjectValueKey(kA, KeyOf('x', "tok_a1")), "tok_a1");
+  ASSERT_THAT(store.Write(batch, {.sync = true}), IsOk());
+  absl::StatusOr<SubjectEntries> entries = SubjectEntryKeys(store, kA);
+  ASSERT_THAT(entries, IsOk());
+  EXPECT_THAT(*entries,
+              ::testing::ElementsAre(::testing::Pair(
+                  "tok_a1", ::testing::UnorderedElementsAre(
+                                keys::SubjectValueKey(kA, KeyOf('d', "tok_a1")),
+                                keys::SubjectValueKey(kA, KeyOf('x', "tok_a1"))))));
 }
 
 TEST(PlanSubjectErasureTest, CountsDownTheKekThatWrapsTheSubjectsKey) {
