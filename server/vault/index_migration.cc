@@ -34,6 +34,19 @@ bool IsLegacy(absl::string_view key, absl::string_view value) {
          (key[0] == keys::kSubjectTokensTag && value.empty());
 }
 
+// The store's vault record; nullopt if it has none (a store being created).
+absl::StatusOr<std::optional<pb::VaultRecord>> ReadVaultRecord(
+    const storage::Store& store) {
+  absl::StatusOr<std::string> bytes = store.Get(Table::kMeta, keys::kVaultRecord);
+  if (absl::IsNotFound(bytes.status())) return std::nullopt;
+  if (!bytes.ok()) return bytes.status();
+  pb::VaultRecord vault;
+  if (!vault.ParseFromString(*bytes)) {
+    return absl::DataLossError("vault record does not decode");
+  }
+  return vault;
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<std::pair<std::string, std::string>>>
@@ -62,16 +75,13 @@ UpgradeIndexEntry(absl::string_view key, absl::string_view value,
                token);
 }
 
+
 absl::Status MarkIndexMigrationPending(const storage::Store& store,
                                        storage::WriteBatch& batch) {
-  absl::StatusOr<std::string> bytes = store.Get(Table::kMeta, keys::kVaultRecord);
-  if (absl::IsNotFound(bytes.status())) return absl::OkStatus();
-  if (!bytes.ok()) return bytes.status();
-  pb::VaultRecord vault;
-  if (!vault.ParseFromString(*bytes)) {
-    return absl::DataLossError("vault record does not decode");
-  }
-  if (vault.format_version() != 1) return absl::OkStatus();
+  absl::StatusOr<std::optional<pb::VaultRecord>> read = ReadVaultRecord(store);
+  if (!read.ok()) return read.status();
+  if (!*read || (*read)->format_version() != 1) return absl::OkStatus();
+  pb::VaultRecord& vault = **read;
   vault.set_format_version(2);
   vault.set_index_migration_pending(true);
   batch.Put(Table::kMeta, keys::kVaultRecord, vault.SerializeAsString());
@@ -80,13 +90,10 @@ absl::Status MarkIndexMigrationPending(const storage::Store& store,
 
 absl::Status MarkCurrentFormat(const storage::Store& store,
                                storage::WriteBatch& batch) {
-  absl::StatusOr<std::string> bytes = store.Get(Table::kMeta, keys::kVaultRecord);
-  if (absl::IsNotFound(bytes.status())) return absl::OkStatus();
-  if (!bytes.ok()) return bytes.status();
-  pb::VaultRecord vault;
-  if (!vault.ParseFromString(*bytes)) {
-    return absl::DataLossError("vault record does not decode");
-  }
+  absl::StatusOr<std::optional<pb::VaultRecord>> read = ReadVaultRecord(store);
+  if (!read.ok()) return read.status();
+  if (!*read) return absl::OkStatus();
+  pb::VaultRecord& vault = **read;
   if (vault.format_version() == 1) return MarkIndexMigrationPending(store, batch);
   if (vault.format_version() != 2 || vault.index_migration_pending()) {
     return absl::OkStatus();

@@ -113,6 +113,15 @@ class BackupsTest : public ::testing::Test {
     PlantSubject(*live_, kB, kTokensB, "value-b");
   }
 
+  // The access log over the live store (null, with a failure, if it does not
+  // open).
+  std::unique_ptr<audit::AuditLog> OpenLog() {
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
+        audit::AuditLog::Open(live_.get(), &clock_, {});
+    EXPECT_THAT(opened, IsOk());
+    return opened.ok() ? std::move(*opened) : nullptr;
+  }
+
   std::string Target() const { return dir_.File("backups"); }
   Backups InKz() {
     return Backups({{.path = Target(), .country = "KZ"}}, ledger_.get(), "KZ");
@@ -128,6 +137,7 @@ class BackupsTest : public ::testing::Test {
   }
 
   ScopedTempDir dir_;
+  FakeClock clock_;
   std::unique_ptr<storage::Store> live_;
   std::unique_ptr<ErasureLedger> ledger_;
 };
@@ -354,21 +364,19 @@ TEST_F(BackupsTest, ApplyLedgerStartsAfterTheStoresMark) {
 }
 
 TEST_F(BackupsTest, ApplyLedgerLogsEachErasureItFinds) {
-  FakeClock clock;
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-      audit::AuditLog::Open(live_.get(), &clock, {});
-  ASSERT_THAT(log, IsOk());
+  std::unique_ptr<audit::AuditLog> log = OpenLog();
+  ASSERT_NE(log, nullptr);
   ASSERT_THAT(ledger_->Append(kA, kNow, "er_a"), IsOk());
   ASSERT_THAT(ledger_->Append(kC, kNow, "er_c"), IsOk());
-  EXPECT_THAT(ApplyLedger(*live_, *ledger_, log->get()), IsOkAndHolds(1));
+  EXPECT_THAT(ApplyLedger(*live_, *ledger_, log.get()), IsOkAndHolds(1));
 
   std::vector<audit::StoredEvent> events;
-  ASSERT_THAT((*log)->Query({},
-                            [&](const audit::StoredEvent& e) {
-                              if (e.event.rpc != "Audit.Checkpoint")
-                                events.push_back(e);
-                              return true;
-                            }),
+  ASSERT_THAT(log->Query({},
+                         [&](const audit::StoredEvent& e) {
+                           if (e.event.rpc != "Audit.Checkpoint")
+                             events.push_back(e);
+                           return true;
+                         }),
               IsOk());
   ASSERT_THAT(events, SizeIs(1));
   EXPECT_EQ(events[0].event.identity, "sandyqd");
@@ -397,11 +405,8 @@ TEST_F(BackupsTest, ApplyLedgerKeepsAPersonCollectedAgainAfterTheErasure) {
 // --- RestoreBackup ----------------------------------------------------------
 
 TEST_F(BackupsTest, RestoreBringsBackFieldsButNoErasedSubject) {
-  FakeClock clock;
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
-      audit::AuditLog::Open(live_.get(), &clock, {});
-  ASSERT_THAT(opened, IsOk());
-  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  std::unique_ptr<audit::AuditLog> log = OpenLog();
+  ASSERT_NE(log, nullptr);
   audit::Event before;
   before.identity = "checkout";
   before.rpc = "Tokenizer.Tokenize";
@@ -477,11 +482,8 @@ TEST_F(BackupsTest, RestoreBringsBackFieldsButNoErasedSubject) {
 }
 
 TEST_F(BackupsTest, RestoreOfAFormat1BackupWritesTheIndexInFormat2) {
-  FakeClock clock;
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
-      audit::AuditLog::Open(live_.get(), &clock, {});
-  ASSERT_THAT(opened, IsOk());
-  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  std::unique_ptr<audit::AuditLog> log = OpenLog();
+  ASSERT_NE(log, nullptr);
   const std::map<std::string, std::string> format2 =
       TableContents(*live_, Table::kIndex);
   // A backup taken before the vault's index was rewritten (format 1).
@@ -510,11 +512,8 @@ TEST_F(BackupsTest, RestoreOfAFormat1BackupWritesTheIndexInFormat2) {
 // Restored records are of this build's format, and may be past their
 // retention period.
 TEST_F(BackupsTest, RestoreMarksAFormat2VaultFormat3AndCallsForARetentionPass) {
-  FakeClock clock;
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
-      audit::AuditLog::Open(live_.get(), &clock, {});
-  ASSERT_THAT(opened, IsOk());
-  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  std::unique_ptr<audit::AuditLog> log = OpenLog();
+  ASSERT_NE(log, nullptr);
   Backups backups({{.path = Target(), .country = "KZ"}}, ledger_.get(), "KZ");
   const std::string backup = CreateOrDie(backups, Target());
   pb::VaultRecord vault;
@@ -535,11 +534,8 @@ TEST_F(BackupsTest, RestoreMarksAFormat2VaultFormat3AndCallsForARetentionPass) {
 }
 
 TEST_F(BackupsTest, RestoreOfABackupOfALaterFormatChangesNothing) {
-  FakeClock clock;
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
-      audit::AuditLog::Open(live_.get(), &clock, {});
-  ASSERT_THAT(opened, IsOk());
-  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  std::unique_ptr<audit::AuditLog> log = OpenLog();
+  ASSERT_NE(log, nullptr);
   pb::VaultRecord vault;
   vault.set_format_version(kCurrentFormatVersion + 1);
   storage::WriteBatch record;
@@ -560,11 +556,8 @@ TEST_F(BackupsTest, RestoreOfABackupOfALaterFormatChangesNothing) {
 }
 
 TEST_F(BackupsTest, RestoreKeepsAPersonCollectedAgainAfterTheErasure) {
-  FakeClock clock;
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
-      audit::AuditLog::Open(live_.get(), &clock, {});
-  ASSERT_THAT(opened, IsOk());
-  std::unique_ptr<audit::AuditLog> log = std::move(*opened);
+  std::unique_ptr<audit::AuditLog> log = OpenLog();
+  ASSERT_NE(log, nullptr);
   Backups backups({{.path = Target(), .country = "KZ"}}, ledger_.get(), "KZ");
   const std::string backup = CreateOrDie(backups, Target());
 
@@ -600,12 +593,10 @@ TEST_F(BackupsTest, RestoreKeepsAPersonCollectedAgainAfterTheErasure) {
 }
 
 TEST_F(BackupsTest, RestoreFromAMissingBackupChangesNothing) {
-  FakeClock clock;
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
-      audit::AuditLog::Open(live_.get(), &clock, {});
-  ASSERT_THAT(log, IsOk());
+  std::unique_ptr<audit::AuditLog> log = OpenLog();
+  ASSERT_NE(log, nullptr);
   EXPECT_FALSE(
-      RestoreBackup(*live_, dir_.File("no-backup"), *ledger_, **log).ok());
+      RestoreBackup(*live_, dir_.File("no-backup"), *ledger_, *log).ok());
   EXPECT_TRUE(HoldsAllOf(*live_, kA, kTokensA));
   EXPECT_TRUE(HoldsAllOf(*live_, kB, kTokensB));
 }

@@ -311,6 +311,22 @@ class SubjectsTest : public VaultFixture {
     return events;
   }
   // Events (checkpoints left out) after the first `n`.
+  // Puts `bytes` as the recorded time of the last retention pass.
+  void StoreRetentionPass(const std::string& bytes) {
+    storage::WriteBatch batch;
+    batch.Put(Table::kMeta, keys::kRetentionPass, bytes);
+    ASSERT_THAT(store_.Write(batch, {}), IsOk());
+  }
+
+  // The rules of the Vault.Migrate events, in order.
+  std::vector<std::string> Migrations() const {
+    std::vector<std::string> rules;
+    for (const StoredEvent& e : AllEvents()) {
+      if (e.event.rpc == "Vault.Migrate") rules.push_back(e.event.rule);
+    }
+    return rules;
+  }
+
   std::vector<StoredEvent> EventsAfter(size_t n) const {
     std::vector<StoredEvent> all = AllEvents();
     return n >= all.size()
@@ -1350,11 +1366,7 @@ TEST_F(SubjectsTest, AVaultOfFormat1IsRewrittenWhenItOpens) {
   record = StoredVaultRecord();
   EXPECT_EQ(record.format_version(), 3u);
   EXPECT_FALSE(record.index_migration_pending());
-  std::vector<std::string> migrations;
-  for (const StoredEvent& e : AllEvents()) {
-    if (e.event.rpc == "Vault.Migrate") migrations.push_back(e.event.rule);
-  }
-  EXPECT_THAT(migrations,
+  EXPECT_THAT(Migrations(),
               ElementsAre("format 1 to 2: 6 index entries rewritten",
                           "format 2 to 3: new field records omit the dedup key"));
   // And it works as before: the same values find their tokens.
@@ -1382,20 +1394,14 @@ TEST_F(SubjectsTest, AVaultOfFormat2IsMarkedFormat3WhenItOpens) {
   ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
   EXPECT_EQ(StoredVaultRecord().format_version(), 3u);
   EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), index);
-  std::vector<std::string> migrations;
-  for (const StoredEvent& e : AllEvents()) {
-    if (e.event.rpc == "Vault.Migrate") migrations.push_back(e.event.rule);
-  }
-  EXPECT_THAT(migrations,
+  EXPECT_THAT(Migrations(),
               ElementsAre("format 2 to 3: new field records omit the dedup key"));
   EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOkAndHolds(phone));
 
   // Opened again, it is left as it is.
   CloseVault();
   ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
-  int marks = 0;
-  for (const StoredEvent& e : AllEvents()) marks += e.event.rpc == "Vault.Migrate";
-  EXPECT_EQ(marks, 1);
+  EXPECT_THAT(Migrations(), SizeIs(1));
 }
 
 TEST_F(SubjectsTest, AVaultOfALaterFormatIsRefused) {
@@ -1426,9 +1432,7 @@ TEST_F(SubjectsTest, AnInterruptedMigrationIsFinishedAtTheNextStart) {
   ASSERT_NO_FATAL_FAILURE(Open(ledger_.get()));
   EXPECT_EQ(subject_test::TableContents(store_, Table::kIndex), format2);
   EXPECT_FALSE(StoredVaultRecord().index_migration_pending());
-  int migrations = 0;
-  for (const StoredEvent& e : AllEvents()) migrations += e.event.rpc == "Vault.Migrate";
-  EXPECT_EQ(migrations, 1);
+  EXPECT_THAT(Migrations(), SizeIs(1));
   EXPECT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOkAndHolds(phone));
 }
 
@@ -1618,11 +1622,8 @@ TEST_F(SubjectsTest, RetentionPassRecordedInTheFutureDoesNotDelayTheNext) {
       TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail, kMarketing);
   clock_.Advance(365 * kDay);
   // Recorded by a clock that ran a day ahead and was then set back.
-  storage::WriteBatch batch;
-  batch.Put(Table::kMeta, keys::kRetentionPass,
-            storage::EncodeU64(static_cast<uint64_t>(
-                absl::ToUnixMicros(clock_.Now() + absl::Hours(24)))));
-  ASSERT_THAT(store_.Write(batch, {}), IsOk());
+  StoreRetentionPass(storage::EncodeU64(static_cast<uint64_t>(
+      absl::ToUnixMicros(clock_.Now() + absl::Hours(24)))));
   EXPECT_THAT(vault_->RunRetentionIfDue(), IsOkAndHolds(absl::Hours(1)));
   EXPECT_THAT(Reveal(promo), StatusIs(absl::StatusCode::kNotFound));
 }
@@ -1631,9 +1632,7 @@ TEST_F(SubjectsTest, AMalformedRetentionPassRecordDoesNotStopRetention) {
   const std::string promo =
       TokenizeOrDie(kSubjectA, FieldType::kEmail, kEmail, kMarketing);
   clock_.Advance(365 * kDay);
-  storage::WriteBatch batch;
-  batch.Put(Table::kMeta, keys::kRetentionPass, "short");
-  ASSERT_THAT(store_.Write(batch, {}), IsOk());
+  StoreRetentionPass("short");
   EXPECT_THAT(vault_->RunRetentionIfDue(), IsOkAndHolds(absl::Hours(1)));
   EXPECT_THAT(Reveal(promo), StatusIs(absl::StatusCode::kNotFound));
   absl::StatusOr<std::string> saved = store_.Get(Table::kMeta, keys::kRetentionPass);
