@@ -227,21 +227,14 @@ absl::Status RestoreBackup(storage::Store& live, const std::string& backup_dir,
           {.path = absl::StrCat(backup_dir, "/db"), .create_if_missing = false});
   if (!backup.ok()) return backup.status();
   // Field records of a later format than this build's could be misread.
-  if (absl::StatusOr<std::string> bytes =
-          (*backup)->Get(Table::kMeta, keys::kVaultRecord);
-      bytes.ok()) {
-    pb::VaultRecord vault;
-    if (!vault.ParseFromString(*bytes)) {
-      return absl::DataLossError("backup: its vault record does not decode");
-    }
-    if (vault.format_version() > kCurrentFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "backup: vault format version ", vault.format_version(),
-          " is not supported (this build knows up to ", kCurrentFormatVersion,
-          ")"));
-    }
-  } else if (!absl::IsNotFound(bytes.status())) {
-    return bytes.status();
+  absl::StatusOr<std::optional<pb::VaultRecord>> backup_vault =
+      ReadVaultRecord(**backup);
+  if (!backup_vault.ok()) return backup_vault.status();
+  if (*backup_vault && (*backup_vault)->format_version() > kCurrentFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "backup: vault format version ", (*backup_vault)->format_version(),
+        " is not supported (this build knows up to ", kCurrentFormatVersion,
+        ")"));
   }
 
   size_t restored = 0;

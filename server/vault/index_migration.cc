@@ -34,19 +34,6 @@ bool IsLegacy(absl::string_view key, absl::string_view value) {
          (key[0] == keys::kSubjectTokensTag && value.empty());
 }
 
-// The store's vault record; nullopt if it has none (a store being created).
-absl::StatusOr<std::optional<pb::VaultRecord>> ReadVaultRecord(
-    const storage::Store& store) {
-  absl::StatusOr<std::string> bytes = store.Get(Table::kMeta, keys::kVaultRecord);
-  if (absl::IsNotFound(bytes.status())) return std::nullopt;
-  if (!bytes.ok()) return bytes.status();
-  pb::VaultRecord vault;
-  if (!vault.ParseFromString(*bytes)) {
-    return absl::DataLossError("vault record does not decode");
-  }
-  return vault;
-}
-
 }  // namespace
 
 absl::StatusOr<std::optional<std::pair<std::string, std::string>>>
@@ -75,6 +62,17 @@ UpgradeIndexEntry(absl::string_view key, absl::string_view value,
                token);
 }
 
+absl::StatusOr<std::optional<pb::VaultRecord>> ReadVaultRecord(
+    const storage::Store& store) {
+  absl::StatusOr<std::string> bytes = store.Get(Table::kMeta, keys::kVaultRecord);
+  if (absl::IsNotFound(bytes.status())) return std::nullopt;
+  if (!bytes.ok()) return bytes.status();
+  pb::VaultRecord vault;
+  if (!vault.ParseFromString(*bytes)) {
+    return absl::DataLossError("vault record does not decode");
+  }
+  return vault;
+}
 
 absl::Status MarkIndexMigrationPending(const storage::Store& store,
                                        storage::WriteBatch& batch) {

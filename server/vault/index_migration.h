@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "sandyq/internal/v1/records.pb.h"
 #include "server/storage/store.h"
 
 namespace sandyq::vault {
@@ -40,6 +41,11 @@ using FieldRecordReader =
 absl::StatusOr<std::optional<std::pair<std::string, std::string>>>
 UpgradeIndexEntry(absl::string_view key, absl::string_view value,
                   const FieldRecordReader& field_record);
+
+// `store`'s vault record (meta `vault`); nullopt if it has none (a store
+// being created, or a backup of one); DataLoss if it does not decode.
+absl::StatusOr<std::optional<internal::v1::VaultRecord>> ReadVaultRecord(
+    const storage::Store& store);
 
 // If `store`'s vault record says format 1, puts into `batch` that record
 // saying format 2 with the index migration pending (VaultRecord), so that a

@@ -22,7 +22,6 @@ namespace pb = ::sandyq::internal::v1;
 
 // 2: the index layout of records.h. 1: the same with a separate dedup entry
 // per value (index_migration.h), rewritten when such a vault is opened.
-constexpr uint32_t kFormatVersion = kCurrentFormatVersion;  // index_migration.h
 constexpr size_t kKeySize = 32;
 constexpr absl::string_view kIndexRootContext = "index-root";
 constexpr absl::string_view kSigningKeyContext = "audit-signing-key";
@@ -105,7 +104,7 @@ absl::Status CreateVault(const KeyManager::Deps& deps,
 
   const int64_t now = Micros(deps.clock->Now());
   pb::VaultRecord vault;
-  vault.set_format_version(kFormatVersion);
+  vault.set_format_version(kCurrentFormatVersion);
   vault.set_wrapped_index_root(*wrapped_root);
   vault.set_created_micros(now);
   vault.set_residency_country(residency_country);
@@ -246,7 +245,7 @@ absl::StatusOr<std::unique_ptr<KeyManager>> KeyManager::Open(
   if (!vault.ParseFromString(*vault_bytes)) {
     return absl::DataLossError("vault record does not decode");
   }
-  if (vault.format_version() < 1 || vault.format_version() > kFormatVersion) {
+  if (vault.format_version() < 1 || vault.format_version() > kCurrentFormatVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "vault format version ", vault.format_version(), " is not supported"));
   }
