@@ -4,7 +4,6 @@
 #include <map>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "sandyq/internal/v1/records.pb.h"
@@ -632,10 +631,10 @@ void Vault::ApplyRetention(const Caller& caller, Callback<RetentionResult> done)
 absl::StatusOr<RetentionResult> Vault::RunRetention() {
   std::shared_ptr<const policy::Policy> policy = this->policy();
   const absl::Time now = deps_.clock->Now();
+  if (!policy->HasRetentionRules()) return RetentionResult{};
   // Expired fields, by subject.
   std::map<std::string, std::vector<std::pair<std::string, policy::RetentionAction>>>
       due;
-  if (!policy->HasRetentionRules()) return RetentionResult{};
   // One pass over every field record (millions in a large vault): the record
   // is parsed into the same message each time, which keeps its strings'
   // buffers instead of allocating them anew.
