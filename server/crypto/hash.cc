@@ -7,6 +7,9 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
+#include <array>
+#include <atomic>
+#include <cstdint>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -47,22 +50,35 @@ OSSL_PARAM DigestParam() {
                                           0);
 }
 
-}  // namespace
+// This thread's HMAC contexts: copies of a few HmacSha256 objects' keyed
+// templates, each reset to its key (EVP_MAC_init without a key) for every
+// call. Duplicating the template instead costs three digest contexts and a
+// copy of the key per call. A tokenize uses three keys in turn (subject hash,
+// blind index, dedup key); a fifth key replaces the least recently used slot.
+// A slot of a destroyed HmacSha256 keeps its copy until it is replaced or the
+// thread ends; OpenSSL clears the key when it frees the context.
+struct ThreadMacs {
+  struct Slot {
+    uint64_t id = 0;  // the HmacSha256 whose key `ctx` holds; 0: none
+    uint64_t last_used = 0;
+    internal::EvpMacCtxPtr ctx;
+  };
+  std::array<Slot, 4> slots;
+  uint64_t calls = 0;
+};
 
-std::string Sha256(absl::string_view data) {
-  std::string out(kSha256Size, '\0');
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(),
-                 reinterpret_cast<unsigned char*>(out.data()), &len,
-                 FetchedSha256(), nullptr) != 1 ||
-      len != kSha256Size) {
-    internal::OpenSslFatal("SHA-256");
-  }
-  return out;
+ThreadMacs& ThreadMacContexts() {
+  thread_local ThreadMacs macs;
+  return macs;
 }
 
+}  // namespace
+
+std::string Sha256(absl::string_view data) { return Sha256(data, ""); }
+
 std::string Sha256(absl::string_view a, absl::string_view b) {
-  // One digest context per thread, re-initialized per call.
+  // One digest context per thread, re-initialized per call (EVP_Digest would
+  // allocate a fresh one every time).
   thread_local const internal::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   std::string out(kSha256Size, '\0');
   unsigned int len = 0;
@@ -95,17 +111,41 @@ absl::StatusOr<std::unique_ptr<HmacSha256>> HmacSha256::New(
   if (EVP_MAC_init(keyed.get(), key_bytes, key.size(), params) != 1) {
     return OpenSslInternalError("HMAC-SHA256 init");
   }
-  return std::unique_ptr<HmacSha256>(new HmacSha256(std::move(keyed)));
+  static std::atomic<uint64_t> next_id{1};
+  return std::unique_ptr<HmacSha256>(new HmacSha256(
+      std::move(keyed), next_id.fetch_add(1, std::memory_order_relaxed)));
 }
 
 std::string HmacSha256::Compute(absl::string_view data) const {
-  EvpMacCtxPtr ctx(EVP_MAC_CTX_dup(keyed_.get()));
+  ThreadMacs& macs = ThreadMacContexts();
+  ThreadMacs::Slot* slot = nullptr;
+  for (ThreadMacs::Slot& s : macs.slots) {
+    if (s.id == id_) slot = &s;
+  }
+  bool ready = false;
+  if (slot != nullptr) {
+    // Back to the state right after keying: the key's inner and outer pads
+    // are kept, only the running digest is reset.
+    ready = EVP_MAC_init(slot->ctx.get(), nullptr, 0, nullptr) == 1;
+  } else {
+    slot = &macs.slots[0];
+    for (ThreadMacs::Slot& s : macs.slots) {
+      if (s.last_used < slot->last_used) slot = &s;
+    }
+    slot->id = 0;
+    // The template was keyed and never used: its copy is ready as it is.
+    slot->ctx.reset(EVP_MAC_CTX_dup(keyed_.get()));
+    ready = slot->ctx != nullptr;
+    if (ready) slot->id = id_;
+  }
+  slot->last_used = ++macs.calls;
+  EVP_MAC_CTX* ctx = slot->ctx.get();
   std::string out(kSha256Size, '\0');
   size_t len = 0;
-  if (ctx == nullptr ||
-      EVP_MAC_update(ctx.get(), reinterpret_cast<const uint8_t*>(data.data()),
+  if (!ready ||
+      EVP_MAC_update(ctx, reinterpret_cast<const uint8_t*>(data.data()),
                      data.size()) != 1 ||
-      EVP_MAC_final(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len,
+      EVP_MAC_final(ctx, reinterpret_cast<uint8_t*>(out.data()), &len,
                     out.size()) != 1 ||
       len != kSha256Size) {
     OpenSslFatal("HMAC-SHA256");

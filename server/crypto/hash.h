@@ -20,8 +20,8 @@ std::string Sha256(absl::string_view a, absl::string_view b);
 
 // A keyed pseudo-random function: HMAC-SHA256 (32-byte output). Used for the
 // subject hash, the blind index and the dedup key, each under its own key.
-// Thread-safe; the keyed OpenSSL context is prepared once and duplicated per
-// call.
+// Thread-safe; the keyed OpenSSL context is prepared once, and each thread
+// reuses its own copy for every call.
 class Prf {
  public:
   // InvalidArgument if the key is shorter than 32 bytes.

@@ -1,6 +1,7 @@
 #ifndef SANDYQ_SERVER_CRYPTO_INTERNAL_HASH_INTERNAL_H_
 #define SANDYQ_SERVER_CRYPTO_INTERNAL_HASH_INTERNAL_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -11,10 +12,12 @@
 
 namespace sandyq::crypto::internal {
 
-// HMAC-SHA256 under a key of any length, keyed once (EVP_MAC "HMAC") and
-// duplicated per call. Prf wraps it with a minimum key length; tests use it
-// directly for the RFC 4231 vectors, whose keys are shorter. Thread-safe:
-// the keyed template is only read after New().
+// HMAC-SHA256 under a key of any length, keyed once (EVP_MAC "HMAC"). Each
+// thread keeps its own copies of the keyed context and resets one for every
+// call (hash.cc, ThreadMacs), so the request path allocates no OpenSSL
+// context. Prf wraps it with a minimum key length; tests use it directly for
+// the RFC 4231 vectors, whose keys are shorter. Thread-safe: the keyed
+// template is only read after New().
 class HmacSha256 {
  public:
   static absl::StatusOr<std::unique_ptr<HmacSha256>> New(absl::string_view key);
@@ -26,8 +29,11 @@ class HmacSha256 {
   HmacSha256& operator=(const HmacSha256&) = delete;
 
  private:
-  explicit HmacSha256(EvpMacCtxPtr keyed) : keyed_(std::move(keyed)) {}
+  HmacSha256(EvpMacCtxPtr keyed, uint64_t id)
+      : keyed_(std::move(keyed)), id_(id) {}
   const EvpMacCtxPtr keyed_;
+  // Names this key in the threads' context caches; never reused.
+  const uint64_t id_;
 };
 
 // HKDF-SHA256 (RFC 5869, extract then expand) with an explicit salt (empty:

@@ -79,6 +79,75 @@ TEST(HmacSha256Test, Rfc4231Vectors) {
   }
 }
 
+TEST(HmacSha256Test, KeysUsedInTurnKeepTheirResults) {
+  // More keys than a thread keeps contexts for, used in turn and twice in a
+  // row: every call must start from its own key, whether its thread's
+  // context for that key is reused, replaced or new.
+  const std::vector<HmacVector> vectors = Rfc4231Vectors();
+  std::vector<std::unique_ptr<internal::HmacSha256>> hmacs;
+  for (const HmacVector& v : vectors) {
+    absl::StatusOr<std::unique_ptr<internal::HmacSha256>> hmac =
+        internal::HmacSha256::New(v.key);
+    ASSERT_TRUE(hmac.ok()) << hmac.status();
+    hmacs.push_back(*std::move(hmac));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < vectors.size(); ++i) {
+      const size_t n = std::string(vectors[i].mac).size();
+      for (int twice = 0; twice < 2; ++twice) {
+        EXPECT_EQ(ToHex(hmacs[i]->Compute(vectors[i].data)).substr(0, n),
+                  vectors[i].mac)
+            << "RFC 4231 test case " << i + 1 << ", round " << round;
+      }
+    }
+    // The first three only, as a tokenize uses its keys.
+    for (int repeat = 0; repeat < 5; ++repeat) {
+      for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(ToHex(hmacs[i]->Compute(vectors[i].data)), vectors[i].mac);
+      }
+    }
+  }
+}
+
+TEST(HmacSha256Test, ANewKeyNeverGetsTheContextOfADestroyedOne) {
+  const std::vector<HmacVector> vectors = Rfc4231Vectors();
+  for (int i = 0; i < 10; ++i) {
+    // Same-sized objects: the allocator tends to hand back the same address.
+    const HmacVector& v = vectors[(i % 2 == 0) ? 5 : 6];
+    absl::StatusOr<std::unique_ptr<internal::HmacSha256>> hmac =
+        internal::HmacSha256::New(v.key);
+    ASSERT_TRUE(hmac.ok()) << hmac.status();
+    EXPECT_EQ(ToHex((*hmac)->Compute(v.data)), v.mac) << "key " << i;
+  }
+}
+
+TEST(HmacSha256Test, ThreadsComputingTogetherAgree) {
+  const std::vector<HmacVector> vectors = Rfc4231Vectors();
+  std::vector<std::unique_ptr<internal::HmacSha256>> hmacs;
+  for (size_t i : {1, 5, 6}) {
+    absl::StatusOr<std::unique_ptr<internal::HmacSha256>> hmac =
+        internal::HmacSha256::New(vectors[i].key);
+    ASSERT_TRUE(hmac.ok()) << hmac.status();
+    hmacs.push_back(*std::move(hmac));
+  }
+  const std::vector<size_t> index = {1, 5, 6};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int n = 0; n < 300; ++n) {
+        const size_t k = static_cast<size_t>(n + t) % hmacs.size();
+        if (ToHex(hmacs[k]->Compute(vectors[index[k]].data)) !=
+            vectors[index[k]].mac) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 TEST(PrfTest, MatchesRfc4231LongKeyVectors) {
   // Test cases 6 and 7 are the ones whose keys meet Prf's 32-byte minimum.
   const std::vector<HmacVector> vectors = Rfc4231Vectors();
