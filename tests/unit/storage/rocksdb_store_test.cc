@@ -2,7 +2,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -136,6 +138,42 @@ TEST_F(RocksDbStoreTest, WriteAppliesOperationsInBatchOrder) {
   EXPECT_THAT(store_->Get(Table::kFields, "a"),
               StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(store_->Get(Table::kFields, "b"), IsOkAndHolds("2"));
+}
+
+TEST_F(RocksDbStoreTest, ALargeBatchKeepsTheOrderOfEachKeysOperations) {
+  // The store applies a batch in key order (to make memtable inserts
+  // cheaper); operations on one key, spread through a batch among others on
+  // smaller and larger keys and on other tables, must still apply in batch
+  // order. Large enough that an unstable sort would reorder them.
+  WriteBatch batch;
+  std::map<std::pair<Table, std::string>, std::optional<std::string>> expected;
+  for (int i = 0; i < 600; ++i) {
+    const Table table = i % 3 == 0 ? Table::kIndex : Table::kFields;
+    const std::string key = absl::StrCat("k", (i * 7) % 11);
+    if (i % 5 == 4) {
+      batch.Delete(table, key);
+      expected[{table, key}] = std::nullopt;
+    } else {
+      const std::string value = absl::StrCat("v", i);
+      batch.Put(table, key, value);
+      expected[{table, key}] = value;
+    }
+    batch.Add(Table::kMeta, "counter", 1);
+  }
+  ASSERT_THAT(store_->Write(batch, {}), IsOk());
+  for (const auto& [where, value] : expected) {
+    if (value.has_value()) {
+      EXPECT_THAT(store_->Get(where.first, where.second), IsOkAndHolds(*value))
+          << where.second;
+    } else {
+      EXPECT_THAT(store_->Get(where.first, where.second),
+                  StatusIs(absl::StatusCode::kNotFound))
+          << where.second;
+    }
+  }
+  absl::StatusOr<std::string> counter = store_->Get(Table::kMeta, "counter");
+  ASSERT_THAT(counter, IsOk());
+  EXPECT_EQ(DecodeCounter(*counter), std::optional<int64_t>(600));
 }
 
 TEST_F(RocksDbStoreTest, AppendedBatchKeepsBothBatchesOperations) {
