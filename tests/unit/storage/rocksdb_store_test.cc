@@ -42,11 +42,12 @@ class RocksDbStoreTest : public ::testing::Test {
 
   std::string path() const { return dir_.File("db"); }
 
-  // Closes the store (if open) and opens the same directory again.
-  absl::Status Reopen() {
+  // Closes the store (if open) and opens the same directory again, with a
+  // block cache of `block_cache_bytes` (0: RocksDB's own).
+  absl::Status Reopen(size_t block_cache_bytes = 0) {
     store_.reset();
-    absl::StatusOr<std::unique_ptr<Store>> store =
-        OpenRocksDbStore({.path = path()});
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(
+        {.path = path(), .block_cache_bytes = block_cache_bytes});
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
     return absl::OkStatus();
@@ -265,11 +266,7 @@ TEST_F(RocksDbStoreTest, StatsCountKeysInMemoryThenInTableFiles) {
 }
 
 TEST_F(RocksDbStoreTest, BlockCacheHasTheSizeAskedForAndFillsOnReads) {
-  store_.reset();
-  absl::StatusOr<std::unique_ptr<Store>> store =
-      OpenRocksDbStore({.path = path(), .block_cache_bytes = 64 << 20});
-  ASSERT_THAT(store, IsOk());
-  store_ = std::move(*store);
+  ASSERT_THAT(Reopen(64 << 20), IsOk());
   for (int i = 0; i < 100; ++i) {
     ASSERT_THAT(Put(Table::kFields, absl::StrCat("k", i), std::string(100, 'v')),
                 IsOk());
@@ -289,11 +286,7 @@ TEST_F(RocksDbStoreTest, BlockCacheHasTheSizeAskedForAndFillsOnReads) {
 // A retention or verification pass reads every block of a table; it must not
 // push out of the cache what requests read.
 TEST_F(RocksDbStoreTest, BulkScanVisitsEverythingWithoutFillingTheBlockCache) {
-  store_.reset();
-  absl::StatusOr<std::unique_ptr<Store>> store =
-      OpenRocksDbStore({.path = path(), .block_cache_bytes = 64 << 20});
-  ASSERT_THAT(store, IsOk());
-  store_ = std::move(*store);
+  ASSERT_THAT(Reopen(64 << 20), IsOk());
   for (int i = 0; i < 1000; ++i) {
     ASSERT_THAT(Put(Table::kFields, absl::StrFormat("k%04d", i), std::string(1000, 'v')),
                 IsOk());
