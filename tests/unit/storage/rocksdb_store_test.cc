@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rocksdb/perf_level.h"
 #include "server/storage/encoding.h"
 #include "server/storage/store.h"
 #include "tests/fakes/status_matchers.h"
@@ -555,6 +557,33 @@ TEST_F(RocksDbStoreTest, CompactAllRemovesDeletedValuesFromDisk) {
   EXPECT_THAT(store_->Get(Table::kFields, "kept"), IsOkAndHolds(kept));
   EXPECT_THAT(store_->Get(Table::kFields, "erased"),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+// RocksDB's per-thread counters (perf_context) cost every key comparison a
+// thread-local lookup in the shared library; the store turns them off on
+// each thread that reads or writes, since sandyq reads none of them.
+TEST_F(RocksDbStoreTest, ReadsWritesAndScansTurnOffRocksDbsPerThreadCounters) {
+  ASSERT_THAT(Put(Table::kFields, "k", "v"), IsOk());
+  struct Case {
+    const char* name;
+    std::function<void()> operation;
+  };
+  const std::vector<Case> cases = {
+      {"write", [&] { EXPECT_THAT(Put(Table::kFields, "k2", "v"), IsOk()); }},
+      {"get",
+       [&] { EXPECT_THAT(store_->Get(Table::kFields, "k"), IsOkAndHolds("v")); }},
+      {"scan", [&] { EXPECT_EQ(ScanAll(Table::kFields, "k").size(), 2u); }},
+  };
+  for (const Case& c : cases) {
+    // A fresh thread starts with RocksDB's default level.
+    std::thread([&] {
+      ASSERT_NE(rocksdb::GetPerfLevel(), rocksdb::PerfLevel::kDisable)
+          << c.name;
+      c.operation();
+      EXPECT_EQ(rocksdb::GetPerfLevel(), rocksdb::PerfLevel::kDisable)
+          << c.name;
+    }).join();
+  }
 }
 
 }  // namespace
