@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jemalloc/jemalloc.h>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -98,6 +100,19 @@ namespace {
 // After the drain, how long writing out the access log and closing the store
 // may take before the process exits anyway.
 constexpr absl::Duration kFlushTimeout = absl::Seconds(5);
+
+// The malloc this process runs with, as jemalloc itself reports it: sandyqd
+// links jemalloc (server/CMakeLists.txt), and a build or a preload that lost
+// it would show here.
+std::string Allocator() {
+  const char* version = nullptr;
+  size_t size = sizeof(version);
+  if (mallctl("version", &version, &size, nullptr, 0) != 0 ||
+      version == nullptr) {
+    return "unknown";
+  }
+  return absl::StrCat("jemalloc ", version);
+}
 
 int Fail(const absl::Status& status) {
   std::cerr << "sandyqd: " << status.message() << std::endl;
@@ -376,7 +391,7 @@ int Run() {
   platform::LogInfo(absl::StrCat(
       "residency country ", cfg->residency_country(), "; master key ",
       (*master)->Describe(), "; ", cfg->policy_file(), ": ",
-      rules->description));
+      rules->description, "; memory allocator ", Allocator()));
   if (exporter != nullptr) {
     // Before the serving line, so whoever waits for that has seen this.
     std::cout << "sandyqd: metrics on http://" << exporter->address()

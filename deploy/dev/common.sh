@@ -11,6 +11,7 @@ SANDYQ_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libssl-dev librocksdb-dev rocksdb-tools
   libphonenumber-dev libutf8proc-dev
+  libjemalloc-dev
   libgtest-dev libgmock-dev
   softhsm2 libp11-kit-dev
   libcivetweb-dev
