@@ -1,13 +1,13 @@
 #include "server/service/decode_errors.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
-#include "absl/strings/strip.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/support/interceptor.h"
 #include "grpcpp/support/status.h"
+#include "server/service/methods.h"
 
 namespace sandyq::service {
 namespace {
@@ -43,17 +43,19 @@ class DecodeErrorInterceptor final : public grpc::experimental::Interceptor {
 
 }  // namespace
 
+DecodeErrorInterceptorFactory::DecodeErrorInterceptorFactory() {
+  for (auto& [path, method] : SandyqMethods()) {
+    methods_.emplace(std::move(path), method);
+  }
+}
+
 grpc::experimental::Interceptor*
 DecodeErrorInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  // "/sandyq.v1.Tokenizer/Tokenize" -> "sandyq.v1.Tokenizer.Tokenize".
-  absl::string_view name = info->method();
-  if (!absl::ConsumePrefix(&name, "/sandyq.")) return nullptr;
-  const google::protobuf::MethodDescriptor* method =
-      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
-          absl::StrReplaceAll(absl::StrCat("sandyq.", name), {{"/", "."}}));
-  if (method == nullptr) return nullptr;  // not a method sandyq serves
-  return new DecodeErrorInterceptor(method);
+  if (info->method() == nullptr) return nullptr;
+  auto it = methods_.find(absl::string_view(info->method()));
+  if (it == methods_.end()) return nullptr;  // not a method sandyq serves
+  return new DecodeErrorInterceptor(it->second);
 }
 
 }  // namespace sandyq::service

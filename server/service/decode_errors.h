@@ -1,6 +1,10 @@
 #ifndef SANDYQ_SERVER_SERVICE_DECODE_ERRORS_H_
 #define SANDYQ_SERVER_SERVICE_DECODE_ERRORS_H_
 
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "google/protobuf/descriptor.h"
 #include "grpcpp/support/server_interceptor.h"
 
 namespace sandyq::service {
@@ -18,8 +22,16 @@ namespace sandyq::service {
 class DecodeErrorInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
+  DecodeErrorInterceptorFactory();
+
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
+
+ private:
+  // By path, e.g. "/sandyq.v1.Tokenizer/Tokenize". Constant after
+  // construction.
+  absl::flat_hash_map<std::string, const google::protobuf::MethodDescriptor*>
+      methods_;
 };
 
 }  // namespace sandyq::service

@@ -11,18 +11,13 @@
 #include "grpcpp/support/interceptor.h"
 #include "sandyq/v1/tokenizer.pb.h"
 #include "server/service/identity.h"
+#include "server/service/methods.h"
 
 namespace sandyq::service {
 namespace {
 
 namespace v1 = ::sandyq::v1;
 using grpc::experimental::InterceptionHookPoints;
-
-// The services whose calls are counted.
-constexpr const char* kServices[] = {
-    "sandyq.v1.Tokenizer", "sandyq.v1.Audit", "sandyq.v1.KeyAdmin",
-    "sandyq.v1.Subjects",  "sandyq.v1.Admin",
-};
 
 // The purpose a request names ("" for none), read from the deserialized
 // request the interceptor is shown (of the method's request type).
@@ -117,17 +112,10 @@ class MetricsInterceptorFactory final
  public:
   MetricsInterceptorFactory(ServerMetrics* metrics, std::string trust_domain)
       : metrics_(metrics), trust_domain_(std::move(trust_domain)) {
-    const google::protobuf::DescriptorPool* pool =
-        google::protobuf::DescriptorPool::generated_pool();
-    for (const char* name : kServices) {
-      const google::protobuf::ServiceDescriptor* service =
-          pool->FindServiceByName(name);
-      if (service == nullptr) continue;
-      for (int i = 0; i < service->method_count(); ++i) {
-        const google::protobuf::MethodDescriptor* m = service->method(i);
-        methods_[absl::StrCat("/", service->full_name(), "/", m->name())] =
-            Method{.label = absl::StrCat(service->name(), ".", m->name())};
-      }
+    // The calls of sandyq's own services are counted.
+    for (const auto& [path, m] : SandyqMethods()) {
+      methods_[path] =
+          Method{.label = absl::StrCat(m->service()->name(), ".", m->name())};
     }
     auto set = [&](absl::string_view path, PurposeOf purpose) {
       if (auto it = methods_.find(path); it != methods_.end()) {
