@@ -122,15 +122,19 @@ void Vault::TokenizeMany(const Caller& caller,
   // Items grouped by subject, in order of first appearance.
   std::vector<std::pair<std::string, std::vector<size_t>>> groups;
   absl::flat_hash_map<std::string, size_t> group_of;
+  // One HMAC per distinct subject id: bulk loads send a person's fields
+  // together. The views point into state->items, which no longer resizes.
+  absl::flat_hash_map<absl::string_view, std::string> hash_of_subject;
 
   for (size_t i = 0; i < inputs.size(); ++i) {
     TokenizeItem& item = state->items[i];
     item.input = std::move(inputs[i]);
     item.event = NewEvent(caller, who, rpc);
+    // The item's event goes to the log as it is: nothing reads it after.
     auto refuse = [&](audit::Decision decision, absl::string_view rule,
                       absl::Status status) {
       Fail(item.event, item.result, decision, rule, std::move(status));
-      refused.push_back(item.event);
+      refused.push_back(std::move(item.event));
       refused_items.push_back(i);
     };
     if (absl::Status s = CheckText("subject_id", item.input.subject_id,
@@ -139,7 +143,10 @@ void Vault::TokenizeMany(const Caller& caller,
       refuse(audit::Decision::kInvalid, "input:subject_id", s);
       continue;
     }
-    item.event.subject_hash = keys_->SubjectHash(item.input.subject_id);
+    auto [hash, new_subject] =
+        hash_of_subject.try_emplace(item.input.subject_id);
+    if (new_subject) hash->second = keys_->SubjectHash(item.input.subject_id);
+    item.event.subject_hash = hash->second;
     std::optional<fields::FieldType> type =
         fields::FieldTypeFromNumber(item.input.field_type);
     if (!type) {
@@ -231,7 +238,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
       TokenizeItem& item = state->items[i];
       Fail(item.event, item.result, audit::Decision::kFailed, "storage",
            status);
-      events.push_back(item.event);
+      events.push_back(std::move(item.event));
       refused[i] = true;
     }
   };
@@ -265,7 +272,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
       if (!d.allowed) {
         Fail(item.event, item.result, audit::Decision::kDenied, d.rule,
              d.ToStatus());
-        events.push_back(item.event);
+        events.push_back(std::move(item.event));
         refused[i] = true;
       }
     }
@@ -317,7 +324,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         } else if (!absl::IsNotFound(existing.status())) {
           Fail(item.event, item.result, audit::Decision::kFailed, "storage",
                NotRecorded(existing.status()));
-          events.push_back(item.event);
+          events.push_back(std::move(item.event));
           continue;
         }
       }
@@ -327,7 +334,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         if (!fresh.ok()) {
           Fail(item.event, item.result, audit::Decision::kFailed,
                "token-space", fresh.status());
-          events.push_back(item.event);
+          events.push_back(std::move(item.event));
           continue;
         }
         token = std::move(*fresh);
@@ -341,7 +348,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         if (!ciphertext.ok()) {
           Fail(item.event, item.result, audit::Decision::kFailed, "crypto",
                absl::InternalError("crypto: encryption failed"));
-          events.push_back(item.event);
+          events.push_back(std::move(item.event));
           continue;
         }
         const std::string blind =
@@ -365,7 +372,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
       item.event.decision = audit::Decision::kAllowed;
       item.event.code = 0;
       item.result = std::move(token);
-      events.push_back(item.event);
+      events.push_back(std::move(item.event));
     }
   }
   // Keep no data key for a subject none of whose values were stored.

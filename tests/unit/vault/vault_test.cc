@@ -317,6 +317,57 @@ TEST_F(VaultTest, BatchGivesARepeatedValueOneToken) {
   EXPECT_EQ(store_.Count(Table::kFields), 1u);
 }
 
+// Each item is logged, and stored, under its own subject however the
+// subjects interleave in the batch (the subject hash is computed once per
+// distinct subject id), and each event keeps what the item was given.
+TEST_F(VaultTest, BatchLogsAndStoresEachItemUnderItsOwnSubject) {
+  absl::StatusOr<std::string> alone =
+      Tokenize(kSubjectB, FieldType::kEmail, "other.user@mail.kz");
+  ASSERT_THAT(alone, IsOk());
+  const std::string hash_b = NewEvents().back().event.subject_hash;
+  const size_t before = AllEvents().size();
+
+  absl::StatusOr<Vault::TokenizeResults> results = TokenizeBatch(
+      "checkout",
+      {Item(kSubjectA, Num(FieldType::kPhone), kPhone),
+       Item(kSubjectB, Num(FieldType::kIin), kIin),
+       Item(kSubjectA, Num(FieldType::kIin), "850315300018"),  // refused
+       Item(kSubjectB, Num(FieldType::kEmail), "test.user@mail.kz"),
+       Item(kSubjectA, Num(FieldType::kEmail), "test.user@mail.kz")});
+  ASSERT_THAT(results, IsOk());
+  ASSERT_THAT(*results, SizeIs(5));
+  std::vector<StoredEvent> all = AllEvents();
+  std::vector<StoredEvent> events(all.begin() + before, all.end());
+  ASSERT_THAT(events, SizeIs(5));
+  // Events are written per group, not in item order: match them by token.
+  ASSERT_THAT((*results)[0], IsOk());
+  ASSERT_THAT((*results)[4], IsOk());
+  const std::string hash_a = FieldRecordOf(*(*results)[0]).subject_hash();
+  EXPECT_EQ(FieldRecordOf(*(*results)[4]).subject_hash(), hash_a);
+  EXPECT_NE(hash_a, hash_b);
+  for (size_t i : {1u, 3u}) {
+    ASSERT_THAT((*results)[i], IsOk());
+    EXPECT_EQ(FieldRecordOf(*(*results)[i]).subject_hash(), hash_b);
+  }
+  int refused = 0;
+  for (const StoredEvent& e : events) {
+    EXPECT_EQ(e.event.identity, "checkout");
+    EXPECT_EQ(e.event.rpc, "Tokenizer.TokenizeBatch");
+    if (e.event.decision != Decision::kAllowed) {
+      ++refused;
+      EXPECT_EQ(e.event.subject_hash, hash_a);
+      EXPECT_EQ(e.event.rule, "validate:iin");
+      EXPECT_TRUE(e.event.token.empty());
+      continue;
+    }
+    ASSERT_FALSE(e.event.token.empty());
+    EXPECT_EQ(e.event.subject_hash,
+              FieldRecordOf(e.event.token).subject_hash());
+    EXPECT_EQ(e.event.field_type, FieldRecordOf(e.event.token).field_type());
+  }
+  EXPECT_EQ(refused, 1);
+}
+
 TEST_F(VaultTest, BatchSizeIsChecked) {
   EXPECT_THAT(TokenizeBatch("checkout", {}),
               StatusIs(absl::StatusCode::kInvalidArgument));
