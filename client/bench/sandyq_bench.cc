@@ -430,9 +430,18 @@ class Runner {
     if (timed) FinishWindow(result, t0, cpu0, server0);
     {
       absl::MutexLock lock(&mu_);
-      const absl::Time give_up = absl::Now() + config_.timeout + absl::Seconds(30);
+      // Give up once no call has completed for the call timeout and 30 s
+      // more: a call is stuck. A long preload (--limit) drains for as long
+      // as it makes progress.
+      const absl::Duration patience = config_.timeout + absl::Seconds(30);
+      uint64_t seen = completed_.load();
+      absl::Time give_up = absl::Now() + patience;
       while (active_.load() > 0 && absl::Now() < give_up) {
-        done_cv_.WaitWithDeadline(&mu_, give_up);
+        done_cv_.WaitWithDeadline(&mu_, std::min(give_up, absl::Now() + absl::Seconds(1)));
+        if (const uint64_t now_done = completed_.load(); now_done != seen) {
+          seen = now_done;
+          give_up = absl::Now() + patience;
+        }
       }
       result.drained = active_.load() == 0;
     }
@@ -615,6 +624,7 @@ class Runner {
           break;
       }
     }
+    completed_.fetch_add(1, std::memory_order_relaxed);
     if (status.ok()) {
       if (measured) {
         os.latency_ns.push_back(end_ns - s->start_ns);
@@ -693,6 +703,7 @@ class Runner {
   std::atomic<int> phase_{kWarmup};
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> issued_{0};
+  std::atomic<uint64_t> completed_{0};  // calls answered, ok or not
   std::atomic<uint64_t> next_[kNumOps] = {};
   std::atomic<int> active_{0};
   uint64_t late_starts_ = 0;           // pacer thread only
