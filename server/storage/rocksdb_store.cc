@@ -97,6 +97,19 @@ class RocksDbStore final : public Store {
     return value;
   }
 
+  absl::StatusOr<std::string> GetFromMemory(Table table,
+                                            absl::string_view key) const override {
+    SkipPerfCounters();
+    rocksdb::ReadOptions ro;
+    ro.read_tier = rocksdb::kBlockCacheTier;  // no table file reads
+    std::string value;
+    rocksdb::Status s = db_->Get(ro, Handle(table), ToSlice(key), &value);
+    if (s.IsNotFound()) return absl::NotFoundError("not found");
+    if (s.IsIncomplete()) return absl::UnavailableError("storage: not in memory");
+    if (!s.ok()) return FromRocks(s, "get");
+    return value;
+  }
+
   absl::Status Write(const WriteBatch& batch,
                      const WriteOptions& options) override {
     SkipPerfCounters();

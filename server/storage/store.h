@@ -114,6 +114,16 @@ class Store {
   virtual absl::StatusOr<std::string> Get(Table table,
                                           absl::string_view key) const = 0;
 
+  // Get, answered only from what the store holds in its own memory (RocksDB:
+  // the memtables and the block cache): Unavailable ("storage: not in
+  // memory") where the answer needs a read of a table file, which can wait
+  // for the disk. Lets a caller on a thread that must not block move the
+  // read elsewhere first. Stores that never wait answer as Get does.
+  virtual absl::StatusOr<std::string> GetFromMemory(Table table,
+                                                    absl::string_view key) const {
+    return Get(table, key);
+  }
+
   // Applies every operation in `batch` atomically.
   virtual absl::Status Write(const WriteBatch& batch,
                              const WriteOptions& options) = 0;

@@ -1,21 +1,27 @@
 #include "server/vault/background.h"
 
+#include <algorithm>
+#include <string>
+
 #include "server/platform/log.h"
 
 namespace sandyq::vault {
 
-BackgroundQueue::BackgroundQueue()
-    : thread_([this] {
-        platform::NameThread("vault-bg");
-        Loop();
-      }) {}
+BackgroundQueue::BackgroundQueue(std::string name, int threads) {
+  for (int i = 0; i < std::max(1, threads); ++i) {
+    threads_.emplace_back([this, name] {
+      platform::NameThread(name);
+      Loop();
+    });
+  }
+}
 
 BackgroundQueue::~BackgroundQueue() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  for (std::thread& t : threads_) t.join();
 }
 
 void BackgroundQueue::Post(absl::AnyInvocable<void() &&> task) {

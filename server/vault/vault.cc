@@ -53,7 +53,9 @@ Vault::Vault(const Deps& deps, const Options& options,
           KeyMaintenance::Options{
               .rotate_every = options.rotate_every,
               .rewrap_per_second = options.rewrap_per_second})),
-      background_(std::make_unique<BackgroundQueue>()) {
+      background_(std::make_unique<BackgroundQueue>()),
+      readers_(std::make_unique<BackgroundQueue>("vault-read",
+                                                 options.reader_threads)) {
   if (options.background_key_maintenance) {
     maintenance_->Start();
     retention_ = std::make_unique<PeriodicTask>("retention", [this] {

@@ -204,6 +204,9 @@ class Vault {
     std::vector<BackupTarget> backup_targets = {};
     // Unwrapped subject keys kept in memory (0: none).
     size_t dek_cache_size = 100000;
+    // Threads that run a Detokenize whose record or subject is not in the
+    // store's memory (its read may wait for the disk) instead of gRPC's own.
+    int reader_threads = 8;
   };
 
   // Opens the vault in deps.store, creating its keys on first use.
@@ -360,6 +363,7 @@ class Vault {
                      Callback<T> done);
   struct TokenizeBatchState;
   struct RevealItem;
+  struct Prefetched;
 
   Vault(const Deps& deps, const Options& options,
         std::unique_ptr<KeyManager> keys);
@@ -369,6 +373,15 @@ class Vault {
   void DetokenizeMany(const Caller& caller,
                       std::vector<DetokenizeInput> inputs,
                       absl::string_view rpc, Callback<DetokenizeResults> done);
+  // DetokenizeMany's work, with the reads `prefetched` made (one per input,
+  // or none).
+  void RevealMany(const Caller& caller, std::vector<DetokenizeInput> inputs,
+                  absl::string_view rpc, std::vector<Prefetched> prefetched,
+                  Callback<DetokenizeResults> done);
+  // Reads every input's field record and subject record from the store's
+  // memory into `out`; false as soon as one is only in a table file.
+  bool PrefetchFromMemory(const std::vector<DetokenizeInput>& inputs,
+                          std::vector<Prefetched>& out) const;
   void TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
                        std::vector<size_t> items,
                        KeyedSequencer::Release release);
@@ -376,7 +389,7 @@ class Vault {
                                            absl::string_view normalized);
   void Unreserve(const std::vector<std::string>& tokens);
   void RevealOne(const policy::Policy& policy, const policy::Principal& who,
-                 RevealItem& item) const;
+                 RevealItem& item, Prefetched* prefetched) const;
   absl::StatusOr<SubjectReport> BuildReport(const std::string& subject_hash) const;
   // The subject's data key, ready to use: from the cache, or unwrapped with
   // `keyring` and cached.
@@ -455,6 +468,7 @@ class Vault {
   // stopped) first.
   std::unique_ptr<KeyMaintenance> maintenance_;
   std::unique_ptr<BackgroundQueue> background_;
+  std::unique_ptr<BackgroundQueue> readers_;
   std::unique_ptr<PeriodicTask> retention_;
 };
 

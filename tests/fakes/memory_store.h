@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
@@ -21,6 +22,7 @@ class MemoryStore final : public storage::Store {
   absl::StatusOr<std::string> Get(storage::Table table,
                                   absl::string_view key) const override {
     absl::MutexLock lock(&mu_);
+    last_get_thread_[static_cast<int>(table)] = std::this_thread::get_id();
     if (!fail_gets_with_[static_cast<int>(table)].ok()) {
       return fail_gets_with_[static_cast<int>(table)];
     }
@@ -28,6 +30,20 @@ class MemoryStore final : public storage::Store {
     auto it = t.find(std::string(key));
     if (it == t.end()) return absl::NotFoundError("not found");
     return it->second;
+  }
+
+  // As RocksDB answers for a key that is only in a table file: Unavailable
+  // for stored keys of a table marked with SetOnDisk.
+  absl::StatusOr<std::string> GetFromMemory(storage::Table table,
+                                            absl::string_view key) const override {
+    {
+      absl::MutexLock lock(&mu_);
+      const int t = static_cast<int>(table);
+      if (on_disk_[t] && tables_[t].count(std::string(key)) > 0) {
+        return absl::UnavailableError("storage: not in memory");
+      }
+    }
+    return Get(table, key);
   }
 
   absl::Status Write(const storage::WriteBatch& batch,
@@ -148,6 +164,17 @@ class MemoryStore final : public storage::Store {
     absl::MutexLock lock(&mu_);
     fail_gets_with_[static_cast<int>(table)] = std::move(status);
   }
+  // While set, GetFromMemory finds no stored key of `table` in memory (as if
+  // it were only in RocksDB's table files); Get still reads it.
+  void SetOnDisk(storage::Table table, bool on_disk) {
+    absl::MutexLock lock(&mu_);
+    on_disk_[static_cast<int>(table)] = on_disk;
+  }
+  // The thread that last called Get for `table` (default id: none yet).
+  std::thread::id LastGetThread(storage::Table table) const {
+    absl::MutexLock lock(&mu_);
+    return last_get_thread_[static_cast<int>(table)];
+  }
   // Every later SyncWal returns `status` (OK to heal).
   void FailSyncs(absl::Status status) {
     absl::MutexLock lock(&mu_);
@@ -230,6 +257,9 @@ class MemoryStore final : public storage::Store {
   int synced_writes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fail_syncs_with_ ABSL_GUARDED_BY(mu_);
   absl::Status fail_gets_with_[storage::kTableCount] ABSL_GUARDED_BY(mu_);
+  bool on_disk_[storage::kTableCount] ABSL_GUARDED_BY(mu_) = {};
+  mutable std::thread::id last_get_thread_[storage::kTableCount]
+      ABSL_GUARDED_BY(mu_);
   absl::Status fail_next_sync_with_ ABSL_GUARDED_BY(mu_);
   int wal_syncs_ ABSL_GUARDED_BY(mu_) = 0;
   int unsynced_writes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -318,6 +318,26 @@ TEST_F(RocksDbStoreTest, BulkScanVisitsEverythingWithoutFillingTheBlockCache) {
   EXPECT_GT(usage(), before + 500 * 1000);  // an ordinary scan fills it
 }
 
+// GetFromMemory never reads a table file: what only a file holds (until a
+// Get brings its block into the block cache) is Unavailable.
+TEST_F(RocksDbStoreTest, GetFromMemoryAnswersFromMemtablesAndTheBlockCacheOnly) {
+  ASSERT_THAT(Reopen(64 << 20), IsOk());
+  ASSERT_THAT(Put(Table::kFields, "on-disk", "v1"), IsOk());
+  ASSERT_THAT(store_->CompactAll(), IsOk());  // into a table file
+  ASSERT_THAT(Reopen(64 << 20), IsOk());      // with an empty block cache
+  ASSERT_THAT(Put(Table::kFields, "in-memtable", "v2"), IsOk());
+
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "in-memtable"),
+              IsOkAndHolds("v2"));
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "absent"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "on-disk"),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(store_->Get(Table::kFields, "on-disk"), IsOkAndHolds("v1"));
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "on-disk"),
+              IsOkAndHolds("v1"));
+}
+
 TEST_F(RocksDbStoreTest, BlockCacheDefaultsToRocksDbsOwn) {
   absl::StatusOr<StoreStats> stats = store_->Stats();
   ASSERT_THAT(stats, IsOk());

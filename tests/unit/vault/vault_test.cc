@@ -646,6 +646,51 @@ TEST_F(VaultTest, DetokenizeBatchReturnsPerItemResults) {
   }
 }
 
+// A Detokenize reads first from the store's memory; one whose record or
+// subject is only in a table file (its read may wait for the disk) moves to
+// the vault's readers instead of blocking the caller's (gRPC's) thread.
+TEST_F(VaultTest, DetokenizeReadsOnTheCallersThreadWhatMemoryHolds) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(iin, IsOk());
+  EXPECT_THAT(Reveal(*iin), IsOkAndHolds(kIin));
+  EXPECT_EQ(store_.LastGetThread(Table::kFields), std::this_thread::get_id());
+  EXPECT_EQ(store_.LastGetThread(Table::kSubjects), std::this_thread::get_id());
+}
+
+TEST_F(VaultTest, DetokenizeOfARecordOnlyOnDiskRunsOnAReader) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(iin, IsOk());
+  store_.SetOnDisk(Table::kFields, true);
+  EXPECT_THAT(Reveal(*iin), IsOkAndHolds(kIin));
+  EXPECT_NE(store_.LastGetThread(Table::kFields), std::this_thread::get_id());
+  EXPECT_EQ(LastEvent().event.decision, Decision::kRevealedFull);
+  EXPECT_EQ(LastEvent().event.token, *iin);
+}
+
+TEST_F(VaultTest, DetokenizeWhoseSubjectIsOnlyOnDiskRunsOnAReader) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(iin, IsOk());
+  store_.SetOnDisk(Table::kSubjects, true);
+  EXPECT_THAT(Reveal(*iin), IsOkAndHolds(kIin));
+  EXPECT_NE(store_.LastGetThread(Table::kSubjects), std::this_thread::get_id());
+  EXPECT_EQ(LastEvent().event.decision, Decision::kRevealedFull);
+}
+
+TEST_F(VaultTest, DetokenizeBatchWithOneRecordOnDiskAnswersEveryItemFromAReader) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(iin, IsOk());
+  store_.SetOnDisk(Table::kFields, true);
+  const size_t before = AllEvents().size();
+  absl::StatusOr<Vault::DetokenizeResults> results = DetokenizeBatch(
+      "support", {Req(*iin, kSupport), Req("sq_AAAAAAAAAAAAAAAAAAAAAAAA", kSupport)});
+  ASSERT_THAT(results, IsOk());
+  ASSERT_THAT(*results, SizeIs(2));
+  EXPECT_THAT((*results)[0], IsOk());
+  EXPECT_THAT((*results)[1], StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_NE(store_.LastGetThread(Table::kFields), std::this_thread::get_id());
+  EXPECT_THAT(AllEvents(), SizeIs(before + 2));  // once each, not twice
+}
+
 TEST_F(VaultTest, WritesOneEventPerItem) {
   absl::StatusOr<Vault::TokenizeResults> tokens = TokenizeBatch(
       "checkout", {Item(kSubjectA, Num(FieldType::kIin), kIin),
