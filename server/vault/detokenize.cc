@@ -59,23 +59,37 @@ void Vault::DetokenizeBatch(const Caller& caller,
 }
 
 // gRPC runs every handler on two threads on a two-core machine: a read that
-// waits for the disk there stalls every call behind it. So the reads come
-// first, from the store's memory only; if one needs a table file, the whole
-// call moves to the readers, which may wait, and reads everything again.
+// waits for the disk there stalls every call behind it. So, once the caller
+// and the batch's size are accepted, the reads come first, from the store's
+// memory only; if one needs a table file, the whole call moves to the
+// readers, which may wait, and reads everything again.
 void Vault::DetokenizeMany(const Caller& caller,
                            std::vector<DetokenizeInput> inputs,
                            absl::string_view rpc,
                            Callback<DetokenizeResults> done) {
+  std::optional<Authenticated> auth = Authenticate(caller, rpc, done);
+  if (!auth) return;
+  if (inputs.empty() || inputs.size() > options_.max_batch_items) {
+    audit::Event event = std::move(auth->event);
+    event.rule = "input:items";
+    return Refuse(std::move(event), audit::Decision::kInvalid,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "items: between 1 and ", options_.max_batch_items,
+                      " items per batch")),
+                  std::move(done));
+  }
   std::vector<Prefetched> prefetched;
   if (!PrefetchFromMemory(inputs, prefetched)) {
-    readers_->Post([this, caller, inputs = std::move(inputs), rpc,
+    readers_->Post([this, caller, auth = std::move(*auth),
+                    inputs = std::move(inputs), rpc,
                     done = std::move(done)]() mutable {
-      RevealMany(caller, std::move(inputs), rpc, {}, std::move(done));
+      RevealMany(caller, std::move(auth), std::move(inputs), rpc, {},
+                 std::move(done));
     });
     return;
   }
-  RevealMany(caller, std::move(inputs), rpc, std::move(prefetched),
-             std::move(done));
+  RevealMany(caller, std::move(*auth), std::move(inputs), rpc,
+             std::move(prefetched), std::move(done));
 }
 
 bool Vault::PrefetchFromMemory(const std::vector<DetokenizeInput>& inputs,
@@ -99,22 +113,12 @@ bool Vault::PrefetchFromMemory(const std::vector<DetokenizeInput>& inputs,
   return true;
 }
 
-void Vault::RevealMany(const Caller& caller, std::vector<DetokenizeInput> inputs,
+void Vault::RevealMany(const Caller& caller, Authenticated auth,
+                       std::vector<DetokenizeInput> inputs,
                        absl::string_view rpc, std::vector<Prefetched> prefetched,
                        Callback<DetokenizeResults> done) {
-  std::optional<Authenticated> auth = Authenticate(caller, rpc, done);
-  if (!auth) return;
-  std::shared_ptr<const policy::Policy> policy = std::move(auth->policy);
-  const policy::Principal* who = auth->who;
-  if (inputs.empty() || inputs.size() > options_.max_batch_items) {
-    audit::Event event = std::move(auth->event);
-    event.rule = "input:items";
-    return Refuse(std::move(event), audit::Decision::kInvalid,
-                  absl::InvalidArgumentError(absl::StrCat(
-                      "items: between 1 and ", options_.max_batch_items,
-                      " items per batch")),
-                  std::move(done));
-  }
+  std::shared_ptr<const policy::Policy> policy = std::move(auth.policy);
+  const policy::Principal* who = auth.who;
 
   auto items = std::make_shared<std::vector<RevealItem>>(inputs.size());
   std::vector<audit::Event> events;

@@ -373,10 +373,13 @@ class Vault {
   void DetokenizeMany(const Caller& caller,
                       std::vector<DetokenizeInput> inputs,
                       absl::string_view rpc, Callback<DetokenizeResults> done);
-  // DetokenizeMany's work, with the reads `prefetched` made (one per input,
+  // DetokenizeMany's work for an authenticated caller and 1 to
+  // max_batch_items inputs, with the reads `prefetched` made (one per input,
   // or none).
-  void RevealMany(const Caller& caller, std::vector<DetokenizeInput> inputs,
-                  absl::string_view rpc, std::vector<Prefetched> prefetched,
+  struct Authenticated;
+  void RevealMany(const Caller& caller, Authenticated auth,
+                  std::vector<DetokenizeInput> inputs, absl::string_view rpc,
+                  std::vector<Prefetched> prefetched,
                   Callback<DetokenizeResults> done);
   // Reads every input's field record and subject record from the store's
   // memory into `out`; false as soon as one is only in a table file.

@@ -657,6 +657,15 @@ TEST_F(VaultTest, DetokenizeReadsOnTheCallersThreadWhatMemoryHolds) {
   EXPECT_EQ(store_.LastGetThread(Table::kSubjects), std::this_thread::get_id());
 }
 
+TEST_F(VaultTest, DetokenizeByAnUnknownIdentityReadsNothing) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(iin, IsOk());
+  EXPECT_THAT(Detokenize("stranger", *iin, kSar),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(LastEvent().event.rule, "unknown-identity");
+  EXPECT_EQ(store_.LastGetThread(Table::kFields), std::thread::id());
+}
+
 TEST_F(VaultTest, DetokenizeOfARecordOnlyOnDiskRunsOnAReader) {
   absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
   ASSERT_THAT(iin, IsOk());
