@@ -33,6 +33,7 @@ struct Vault::RevealItem {
 // An input's reads, made before the call was placed on a thread.
 struct Vault::Prefetched {
   std::optional<absl::StatusOr<std::string>> record;   // fields[token]
+  std::optional<pb::FieldRecord> parsed;               // record, if it parsed
   std::optional<absl::StatusOr<std::string>> subject;  // subjects[its hash]
 };
 
@@ -107,6 +108,7 @@ bool Vault::PrefetchFromMemory(const std::vector<DetokenizeInput>& inputs,
           deps_.store->GetFromMemory(Table::kSubjects, parsed.subject_hash());
       if (absl::IsUnavailable(subject.status())) return false;
       out[i].subject = std::move(subject);
+      out[i].parsed = std::move(parsed);
     }
     out[i].record = std::move(record);
   }
@@ -179,12 +181,17 @@ void Vault::RevealOne(const policy::Policy& policy,
   pb::FieldRecord record;
   std::optional<fields::FieldType> type;
   absl::StatusOr<std::string> bytes = absl::NotFoundError("not a token");
-  if (is_token) {
-    bytes = prefetched != nullptr && prefetched->record
-                ? std::move(*prefetched->record)
-                : deps_.store->Get(Table::kFields, in.token);
+  bool parsed = false;  // by PrefetchFromMemory
+  if (is_token && prefetched != nullptr && prefetched->record) {
+    bytes = std::move(*prefetched->record);
+    if (prefetched->parsed) {
+      record = std::move(*prefetched->parsed);
+      parsed = true;
+    }
+  } else if (is_token) {
+    bytes = deps_.store->Get(Table::kFields, in.token);
   }
-  if (bytes.ok() && record.ParseFromString(*bytes)) {
+  if (bytes.ok() && (parsed || record.ParseFromString(*bytes))) {
     type = fields::FieldTypeFromNumber(record.field_type());
     event.subject_hash = record.subject_hash();
     event.field_type = record.field_type();
