@@ -489,7 +489,9 @@ absl::StatusOr<SubjectReport> Vault::BuildReport(
         .source = record.source(),
         .collection_purpose = record.collection_purpose(),
         .created = absl::FromUnixMicros(record.created_micros()),
-        .updated = absl::FromUnixMicros(record.updated_micros()),
+        .updated = absl::FromUnixMicros(record.updated_micros() != 0
+                                            ? record.updated_micros()
+                                            : record.created_micros()),
         .depersonalized = record.depersonalized()};
     if (const policy::RetentionRule* rule =
             policy->RetentionFor(field.type, field.collection_purpose)) {

@@ -358,8 +358,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
         record.set_field_type(static_cast<int>(item.type));
         record.set_ciphertext(std::move(*ciphertext));
         record.set_source(item.input.source);
-        record.set_created_micros(now);
-        record.set_updated_micros(now);
+        record.set_created_micros(now);  // updated_micros: unset until changed
         record.set_blind_index(blind);
         record.set_collection_purpose(item.input.purpose);
         batch.Put(Table::kFields, token, record.SerializeAsString());

@@ -1185,6 +1185,8 @@ TEST_F(SubjectsTest, ReportTellsWhatIsHeldWhereFromAndForHowLong) {
   EXPECT_EQ(c->source, "checkout page");
   EXPECT_EQ(c->collection_purpose, "");
   EXPECT_EQ(c->created, t0);
+  // Never changed since it was stored: updated when created.
+  EXPECT_EQ(c->updated, t0);
   EXPECT_FALSE(c->depersonalized);
   EXPECT_EQ(c->retention_deadline, t0 + 1095 * kDay);
   EXPECT_EQ(c->retention_action, "depersonalize");
@@ -1193,6 +1195,7 @@ TEST_F(SubjectsTest, ReportTellsWhatIsHeldWhereFromAndForHowLong) {
   EXPECT_EQ(p->source, "newsletter form");
   EXPECT_EQ(p->collection_purpose, kMarketing);
   EXPECT_EQ(p->created, t0 + kDay);
+  EXPECT_EQ(p->updated, t0 + kDay);
   EXPECT_EQ(p->retention_deadline, t0 + kDay + 365 * kDay);
   EXPECT_EQ(p->retention_action, "destroy");
 
