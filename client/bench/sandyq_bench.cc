@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -139,6 +140,10 @@ Modes:
   lookup            Lookup of preloaded values (identity dpo, --purpose)
   mixed             --mix_tokenize_pct% Tokenize (checkout), the rest Detokenize
                     (dpo), each identity on its own channels
+  verify            not a benchmark: reveals every token of --load_tokens once
+                    (DetokenizeBatch of --batch, identity dpo, --purpose) and
+                    checks that each returns the value saved with it; exits 1
+                    if any is missing or differs (e.g. after kill -9)
 
 Example:
   sandyq-bench tokenize --addr 127.0.0.1:7443 --pki var/dev/pki \
@@ -805,6 +810,90 @@ struct KnownToken {
   std::string value;
 };
 
+// Reads a file written by --save_tokens: token, type number, value, tab-separated.
+absl::Status LoadTokens(const std::string& path, std::vector<KnownToken>* known) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cols = absl::StrSplit(line, absl::MaxSplits('\t', 2));
+    int type = 0;
+    if (cols.size() != 3 || !absl::SimpleAtoi(cols[1], &type)) continue;
+    known->push_back({std::move(cols[0]), type, std::move(cols[2])});
+  }
+  return absl::OkStatus();
+}
+
+// `verify`: every saved token, revealed once, must come back with its type and
+// the stored form of its saved value. Prints one JSON line; 0 if all did.
+int Verify() {
+  const std::string path = absl::GetFlag(FLAGS_load_tokens);
+  if (path.empty()) {
+    std::cerr << "sandyq-bench: verify needs --load_tokens FILE\n";
+    return 2;
+  }
+  std::vector<KnownToken> known;
+  if (absl::Status s = LoadTokens(path, &known); !s.ok()) {
+    std::cerr << "sandyq-bench: " << s << std::endl;
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<client::Client>> c = client::Client::Connect(
+      {.address = absl::GetFlag(FLAGS_addr),
+       .pki_dir = absl::GetFlag(FLAGS_pki),
+       .identity = absl::GetFlag(FLAGS_reveal_identity),
+       .timeout = absl::GetFlag(FLAGS_timeout)});
+  if (!c.ok()) {
+    std::cerr << "sandyq-bench: " << c.status() << std::endl;
+    return 2;
+  }
+  const size_t batch = static_cast<size_t>(std::clamp(absl::GetFlag(FLAGS_batch), 1, 1000));
+  uint64_t verified = 0, mismatched = 0, failed = 0;
+  std::map<int, uint64_t> failed_by_code;
+  for (size_t from = 0; from < known.size(); from += batch) {
+    const size_t to = std::min(known.size(), from + batch);
+    v1::DetokenizeBatchRequest request;
+    for (size_t i = from; i < to; ++i) {
+      v1::DetokenizeRequest* item = request.add_items();
+      item->set_token(known[i].token);
+      item->set_purpose(absl::GetFlag(FLAGS_purpose));
+    }
+    absl::StatusOr<v1::DetokenizeBatchResponse> response = (*c)->DetokenizeBatch(request);
+    if (!response.ok() || response->results_size() != static_cast<int>(to - from)) {
+      std::cerr << "sandyq-bench: verify: DetokenizeBatch failed: "
+                << (response.ok() ? absl::InternalError("wrong number of results")
+                                  : response.status())
+                << std::endl;
+      return 2;
+    }
+    for (size_t i = from; i < to; ++i) {
+      const v1::DetokenizeResult& r = response->results(static_cast<int>(i - from));
+      if (r.has_error()) {
+        ++failed;
+        ++failed_by_code[r.error().code()];
+      } else if (r.masked() || static_cast<int>(r.type()) != known[i].type ||
+                 r.value() != StoredForm(known[i].type, known[i].value)) {
+        ++mismatched;  // values are synthetic, but print none of them
+      } else {
+        ++verified;
+      }
+    }
+  }
+  std::vector<std::string> codes;
+  for (const auto& [code, n] : failed_by_code) {
+    codes.push_back(absl::StrCat("\"",
+                                 absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
+                                 "\":", n));
+  }
+  std::cout << "{\"mode\":\"verify\",\"tokens\":" << known.size()
+            << ",\"verified\":" << verified << ",\"failed\":" << failed
+            << ",\"mismatched\":" << mismatched << ",\"failed_by_code\":{"
+            << absl::StrJoin(codes, ",") << "}}" << std::endl;
+  std::cerr << absl::StrFormat(
+      "verify: %d tokens from %s: %d returned their value, %d failed, %d differed\n",
+      known.size(), path, verified, failed, mismatched);
+  return failed == 0 && mismatched == 0 && !known.empty() ? 0 : 1;
+}
+
 std::optional<Op> ParseMode(const std::string& mode) {
   for (int i = 0; i < kNumOps; ++i) {
     if (mode == kOpNames[i]) return static_cast<Op>(i);
@@ -833,6 +922,7 @@ int Main(int argc, char** argv) {
   const bool print_only = absl::GetFlag(FLAGS_print_values) > 0;
   if (print_only) mode = "tokenize";
   if (mode.empty()) return Usage("no mode");
+  if (mode == "verify") return Verify();
   const bool mixed = mode == "mixed";
   std::optional<Op> single = ParseMode(mode);
   if (!mixed && !single) return Usage(absl::StrCat("unknown mode '", mode, "'"));
@@ -945,15 +1035,7 @@ int Main(int argc, char** argv) {
   // Tokens to read: loaded from a file, then preloaded.
   std::vector<KnownToken> known;
   if (const std::string path = absl::GetFlag(FLAGS_load_tokens); !path.empty()) {
-    std::ifstream in(path);
-    if (!in) return Fail(absl::NotFoundError(absl::StrCat("cannot read ", path)));
-    std::string line;
-    while (std::getline(in, line)) {
-      std::vector<std::string> cols = absl::StrSplit(line, absl::MaxSplits('\t', 2));
-      int type = 0;
-      if (cols.size() != 3 || !absl::SimpleAtoi(cols[1], &type)) continue;
-      known.push_back({std::move(cols[0]), type, std::move(cols[2])});
-    }
+    if (absl::Status s = LoadTokens(path, &known); !s.ok()) return Fail(s);
     std::cerr << "loaded " << known.size() << " tokens from " << path << "\n";
   }
   if (preload > 0) {

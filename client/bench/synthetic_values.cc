@@ -231,4 +231,11 @@ std::string SyntheticValues::Value(int type, uint64_t g, uint64_t q) const {
   }
 }
 
+std::string StoredForm(int type, const std::string& value) {
+  if (type == kCardExpiry && value.size() == 5 && value[2] == '/') {
+    return absl::StrCat("20", value.substr(3, 2), "-", value.substr(0, 2));
+  }
+  return value;
+}
+
 }  // namespace sandyq::bench

@@ -51,6 +51,11 @@ struct SyntheticItem {
 
 enum class ItemOrder { kBySubject, kSpread };
 
+// The form in which the vault stores, and Detokenize returns, a value this
+// generator made (what server/fields/ normalizes it to): the value itself for
+// every type but card expiry, whose "MM/YY" is stored as "20YY-MM".
+std::string StoredForm(int type, const std::string& value);
+
 class SyntheticValues {
  public:
   // `types`: non-empty list of FieldKind numbers; `subjects` >= 1.
