@@ -217,12 +217,67 @@ void Vault::TokenizeMany(const Caller& caller,
   }
 }
 
+// What WriteSubjectValues reads before it writes; per position in `indexes`.
+struct Vault::SubjectReads {
+  absl::StatusOr<std::string> subject = absl::UnknownError("not read");
+  std::vector<std::string> dedup;                     // the value's dedup key
+  std::vector<absl::StatusOr<std::string>> existing;  // its subject entry
+};
+
 // Runs while holding the subject: no other write for this subject can read
 // or change its state until `release`, which comes once this call's batch is
-// written (not yet durable; see AuditLog::Commit).
+// written (not yet durable; see AuditLog::Commit). gRPC runs handlers on two
+// threads on a two-core machine, so, as for Detokenize, the reads come from
+// the store's memory first; if one needs a table file (a known subject whose
+// record is not in the block cache), the work moves to a reader, which may
+// wait. A new subject's or new value's key is answered from memory by the
+// bloom filters.
 void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
                             std::vector<size_t> indexes,
                             KeyedSequencer::Release release) {
+  SubjectReads reads;
+  if (ReadSubject(*state, indexes, /*memory_only=*/true, reads)) {
+    return WriteSubjectValues(std::move(state), std::move(indexes),
+                              std::move(release), std::move(reads));
+  }
+  readers_->Post([this, state = std::move(state), indexes = std::move(indexes),
+                  release = std::move(release)]() mutable {
+    SubjectReads reads;
+    ReadSubject(*state, indexes, /*memory_only=*/false, reads);
+    WriteSubjectValues(std::move(state), std::move(indexes), std::move(release),
+                       std::move(reads));
+  });
+}
+
+bool Vault::ReadSubject(const TokenizeBatchState& state,
+                        const std::vector<size_t>& indexes, bool memory_only,
+                        SubjectReads& out) const {
+  auto read = [&](Table table, absl::string_view key) {
+    return memory_only ? deps_.store->GetFromMemory(table, key)
+                       : deps_.store->Get(table, key);
+  };
+  const std::string& subject_hash = state.items[indexes.front()].event.subject_hash;
+  out.subject = read(Table::kSubjects, subject_hash);
+  if (memory_only && absl::IsUnavailable(out.subject.status())) return false;
+  out.dedup.reserve(indexes.size());
+  out.existing.reserve(indexes.size());
+  for (size_t i : indexes) {
+    const TokenizeItem& item = state.items[i];
+    out.dedup.push_back(
+        keys_->DedupKey(subject_hash, item.type, item.normalized.value));
+    out.existing.push_back(read(
+        Table::kIndex, keys::SubjectValueKey(subject_hash, out.dedup.back())));
+    if (memory_only && absl::IsUnavailable(out.existing.back().status())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Vault::WriteSubjectValues(std::shared_ptr<TokenizeBatchState> state,
+                               std::vector<size_t> indexes,
+                               KeyedSequencer::Release release,
+                               SubjectReads reads) {
   const std::string subject_hash =
       state->items[indexes.front()].event.subject_hash;
   const int64_t now = absl::ToUnixMicros(deps_.clock->Now());
@@ -255,8 +310,7 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
   // of its values is.
   std::string changed_subject_record;
   uint32_t new_subject_kek = 0;
-  absl::StatusOr<std::string> subject_bytes =
-      deps_.store->Get(Table::kSubjects, subject_hash);
+  const absl::StatusOr<std::string>& subject_bytes = reads.subject;
   if (subject_bytes.ok() && !subject.ParseFromString(*subject_bytes)) {
     fail_all(absl::DataLossError("storage: the subject record is damaged"));
   } else if (!subject_bytes.ok() && !absl::IsNotFound(subject_bytes.status())) {
@@ -307,18 +361,16 @@ void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
     // Tokens created or found within this group, by dedup key, so a value
     // repeated in one batch gets one token.
     absl::flat_hash_map<std::string, std::string> in_group;
-    for (size_t i : indexes) {
+    for (size_t n = 0; n < indexes.size(); ++n) {
+      const size_t i = indexes[n];
       if (refused[i]) continue;
       TokenizeItem& item = state->items[i];
-      const std::string dedup =
-          keys_->DedupKey(subject_hash, item.type, item.normalized.value);
+      const std::string& dedup = reads.dedup[n];
       std::string token;
       if (auto it = in_group.find(dedup); it != in_group.end()) {
         token = it->second;
       } else {
-        absl::StatusOr<std::string> existing =
-            deps_.store->Get(Table::kIndex,
-                             keys::SubjectValueKey(subject_hash, dedup));
+        absl::StatusOr<std::string>& existing = reads.existing[n];
         if (existing.ok()) {
           token = std::move(*existing);
         } else if (!absl::IsNotFound(existing.status())) {

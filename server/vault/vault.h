@@ -385,9 +385,22 @@ class Vault {
   // memory into `out`; false as soon as one is only in a table file.
   bool PrefetchFromMemory(const std::vector<DetokenizeInput>& inputs,
                           std::vector<Prefetched>& out) const;
+  // A subject's writes, while holding the subject: reads its record and the
+  // entries of its values, from the store's memory if they are there, else
+  // on a reader thread, then stores what is new (WriteSubjectValues).
+  struct SubjectReads;
   void TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
                        std::vector<size_t> items,
                        KeyedSequencer::Release release);
+  // Reads into `out` the subject's record and, for each of `items`, its
+  // value's dedup key and subject entry; with `memory_only`, false as soon
+  // as one is only in a table file.
+  bool ReadSubject(const TokenizeBatchState& state,
+                   const std::vector<size_t>& items, bool memory_only,
+                   SubjectReads& out) const;
+  void WriteSubjectValues(std::shared_ptr<TokenizeBatchState> state,
+                          std::vector<size_t> items,
+                          KeyedSequencer::Release release, SubjectReads reads);
   absl::StatusOr<std::string> ReserveToken(fields::FieldType type,
                                            absl::string_view normalized);
   void Unreserve(const std::vector<std::string>& tokens);

@@ -700,6 +700,48 @@ TEST_F(VaultTest, DetokenizeBatchWithOneRecordOnDiskAnswersEveryItemFromAReader)
   EXPECT_THAT(AllEvents(), SizeIs(before + 2));  // once each, not twice
 }
 
+TEST_F(VaultTest, TokenizeReadsOnTheCallersThreadWhatMemoryHolds) {
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOk());
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kPhone, kPhone), IsOk());
+  EXPECT_EQ(store_.LastGetThread(Table::kSubjects), std::this_thread::get_id());
+  EXPECT_EQ(store_.LastGetThread(Table::kIndex), std::this_thread::get_id());
+}
+
+TEST_F(VaultTest, TokenizeOfANewSubjectAndValueStaysOnTheCallersThread) {
+  ASSERT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOk());
+  // Stored keys are only on disk; a new subject's keys are not stored, and
+  // the store's memory (RocksDB's bloom filters) says so.
+  store_.SetOnDisk(Table::kSubjects, true);
+  store_.SetOnDisk(Table::kIndex, true);
+  ASSERT_THAT(Tokenize(kSubjectB, FieldType::kPhone, kPhone), IsOk());
+  EXPECT_EQ(store_.LastGetThread(Table::kSubjects), std::this_thread::get_id());
+  EXPECT_EQ(store_.LastGetThread(Table::kIndex), std::this_thread::get_id());
+}
+
+TEST_F(VaultTest, TokenizeForASubjectOnlyOnDiskRunsOnAReader) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(iin, IsOk());
+  store_.SetOnDisk(Table::kSubjects, true);
+  absl::StatusOr<std::string> phone =
+      Tokenize(kSubjectA, FieldType::kPhone, kPhone);
+  ASSERT_THAT(phone, IsOk());
+  EXPECT_NE(store_.LastGetThread(Table::kSubjects), std::this_thread::get_id());
+  EXPECT_EQ(LastEvent().event.decision, Decision::kAllowed);
+  EXPECT_EQ(LastEvent().event.token, *phone);
+  // The reader used the subject's stored data key: both values reveal.
+  store_.SetOnDisk(Table::kSubjects, false);
+  EXPECT_THAT(Reveal(*iin), IsOkAndHolds(kIin));
+  EXPECT_THAT(Reveal(*phone), IsOkAndHolds(kPhone));
+}
+
+TEST_F(VaultTest, TokenizeOfAStoredValueWhoseEntryIsOnlyOnDiskRunsOnAReader) {
+  absl::StatusOr<std::string> iin = Tokenize(kSubjectA, FieldType::kIin, kIin);
+  ASSERT_THAT(iin, IsOk());
+  store_.SetOnDisk(Table::kIndex, true);
+  EXPECT_THAT(Tokenize(kSubjectA, FieldType::kIin, kIin), IsOkAndHolds(*iin));
+  EXPECT_NE(store_.LastGetThread(Table::kIndex), std::this_thread::get_id());
+}
+
 TEST_F(VaultTest, WritesOneEventPerItem) {
   absl::StatusOr<Vault::TokenizeResults> tokens = TokenizeBatch(
       "checkout", {Item(kSubjectA, Num(FieldType::kIin), kIin),
