@@ -235,14 +235,23 @@ struct Vault::SubjectReads {
 void Vault::TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
                             std::vector<size_t> indexes,
                             KeyedSequencer::Release release) {
+  // The dedup keys (one HMAC each) are computed once, wherever the reads run.
   SubjectReads reads;
+  const std::string& subject_hash =
+      state->items[indexes.front()].event.subject_hash;
+  reads.dedup.reserve(indexes.size());
+  for (size_t i : indexes) {
+    const TokenizeItem& item = state->items[i];
+    reads.dedup.push_back(
+        keys_->DedupKey(subject_hash, item.type, item.normalized.value));
+  }
   if (ReadSubject(*state, indexes, /*memory_only=*/true, reads)) {
     return WriteSubjectValues(std::move(state), std::move(indexes),
                               std::move(release), std::move(reads));
   }
   readers_->Post([this, state = std::move(state), indexes = std::move(indexes),
-                  release = std::move(release)]() mutable {
-    SubjectReads reads;
+                  release = std::move(release),
+                  reads = std::move(reads)]() mutable {
     ReadSubject(*state, indexes, /*memory_only=*/false, reads);
     WriteSubjectValues(std::move(state), std::move(indexes), std::move(release),
                        std::move(reads));
@@ -259,14 +268,11 @@ bool Vault::ReadSubject(const TokenizeBatchState& state,
   const std::string& subject_hash = state.items[indexes.front()].event.subject_hash;
   out.subject = read(Table::kSubjects, subject_hash);
   if (memory_only && absl::IsUnavailable(out.subject.status())) return false;
-  out.dedup.reserve(indexes.size());
+  out.existing.clear();
   out.existing.reserve(indexes.size());
-  for (size_t i : indexes) {
-    const TokenizeItem& item = state.items[i];
-    out.dedup.push_back(
-        keys_->DedupKey(subject_hash, item.type, item.normalized.value));
-    out.existing.push_back(read(
-        Table::kIndex, keys::SubjectValueKey(subject_hash, out.dedup.back())));
+  for (const std::string& dedup : out.dedup) {
+    out.existing.push_back(
+        read(Table::kIndex, keys::SubjectValueKey(subject_hash, dedup)));
     if (memory_only && absl::IsUnavailable(out.existing.back().status())) {
       return false;
     }

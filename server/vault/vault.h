@@ -392,9 +392,9 @@ class Vault {
   void TokenizeSubject(std::shared_ptr<TokenizeBatchState> state,
                        std::vector<size_t> items,
                        KeyedSequencer::Release release);
-  // Reads into `out` the subject's record and, for each of `items`, its
-  // value's dedup key and subject entry; with `memory_only`, false as soon
-  // as one is only in a table file.
+  // Reads into `out` the subject's record and, for each of `items`, the
+  // subject entry of its value's dedup key (`out.dedup`, already filled);
+  // with `memory_only`, false as soon as one is only in a table file.
   bool ReadSubject(const TokenizeBatchState& state,
                    const std::vector<size_t>& items, bool memory_only,
                    SubjectReads& out) const;
