@@ -315,10 +315,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   cf_options.memtable_prefix_bloom_size_ratio = 0.02;
   // 16 MiB memtables instead of RocksDB's 64. Most keys are random (tokens,
   // keyed hashes), and each insert walks the skip list through cache misses
-  // on the one writer thread; a shorter list costs the writer about a third
-  // less per insert, while flushes and compactions (on RocksDB's own threads)
-  // take on part of it. TokenizeBatch gained 13%, Tokenize and Detokenize
-  // about 5% (BENCHMARKS.md, "Changes measured on 2026-11-23, 04:00-").
+  // on the one writer thread, which a TokenizeBatch load keeps 94% busy; a
+  // shorter list costs the writer about a third less per insert, and
+  // flushes and compactions (on RocksDB's own threads) take on most of it
+  // back. Throughput gained 0-5% in steady state; the server holds ~160 MiB
+  // less (BENCHMARKS.md, "Changes measured on 2026-11-23, 03:40-05:30").
   cf_options.write_buffer_size = 16 << 20;
   cf_options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(table_options));
