@@ -313,14 +313,12 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   // subject), and the filter answers those without walking the skip list.
   cf_options.memtable_whole_key_filtering = true;
   cf_options.memtable_prefix_bloom_size_ratio = 0.02;
-  // 16 MiB memtables instead of RocksDB's 64. Most keys are random (tokens,
-  // keyed hashes), and each insert walks the skip list through cache misses
-  // on the one writer thread, which a TokenizeBatch load keeps 94% busy; a
-  // shorter list costs the writer about a third less per insert, and
-  // flushes and compactions (on RocksDB's own threads) take on most of it
-  // back. Throughput gained 0-5% in steady state; the server holds ~160 MiB
-  // less (BENCHMARKS.md, "Changes measured on 2026-11-23, 03:40-05:30").
-  cf_options.write_buffer_size = 16 << 20;
+  // Memtables stay at RocksDB's 64 MiB. With 16 MiB the writer's random-key
+  // inserts were cheaper, but RocksDB's compaction threads used five times
+  // the CPU over a suite-like load (likely because L1 is sized for 64 MiB
+  // flushes, so each smaller flush rewrote more of L1 per byte), and the p99
+  // of tokenize at half of peak tripled (BENCHMARKS.md, "Tried on
+  // 2026-11-23, 04:40-06:10").
   cf_options.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(table_options));
 
