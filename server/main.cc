@@ -88,6 +88,9 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(uint32_t, block_cache_mb, 0,
           "Overrides storage.block_cache_mb of the config: MiB of RocksDB's "
           "block cache (0: the config's value, whose default is 256).");
+ABSL_FLAG(uint32_t, row_cache_mb, 0,
+          "Overrides storage.row_cache_mb of the config: MiB of RocksDB's "
+          "row cache (0: the config's value, whose default is 256).");
 ABSL_FLAG(bool, allow_root, false,
           "Run as root. Without --dev sandyqd refuses to run as root: it "
           "runs as its own user (the systemd unit's User=sandyq), so files "
@@ -133,23 +136,34 @@ audit::AuditLog::Options AuditOptions(const sandyq::v1::ServerConfig& cfg,
   return options;
 }
 
-// RocksDB's block cache in bytes: the flag, else the config, else 256 MiB.
-// More than the process may use (the machine's memory, or its cgroup's
-// memory.max) is refused: the cache would grow the process until it is
-// killed, long after startup.
-absl::StatusOr<size_t> BlockCacheBytes(const sandyq::v1::ServerConfig& cfg) {
+struct CacheSizes {
+  size_t block_cache_bytes = 0;
+  size_t row_cache_bytes = 0;
+};
+
+// RocksDB's block and row caches in bytes: each the flag, else the config,
+// else 256 MiB. Caches larger together than the process may use (the
+// machine's memory, or its cgroup's memory.max) are refused: they would
+// grow the process until it is killed, long after startup.
+absl::StatusOr<CacheSizes> CacheBytes(const sandyq::v1::ServerConfig& cfg) {
   constexpr uint32_t kDefaultMb = 256;
-  uint32_t mb = absl::GetFlag(FLAGS_block_cache_mb);
-  if (mb == 0) mb = cfg.storage().block_cache_mb();
-  if (mb == 0) mb = kDefaultMb;
+  auto pick = [](uint32_t flag, uint32_t config) -> uint64_t {
+    return flag != 0 ? flag : config != 0 ? config : kDefaultMb;
+  };
+  const uint64_t block_mb = pick(absl::GetFlag(FLAGS_block_cache_mb),
+                                 cfg.storage().block_cache_mb());
+  const uint64_t row_mb =
+      pick(absl::GetFlag(FLAGS_row_cache_mb), cfg.storage().row_cache_mb());
   if (const uint64_t memory_mb = platform::MemoryLimitBytes() >> 20;
-      memory_mb > 0 && mb > memory_mb) {
+      memory_mb > 0 && block_mb + row_mb > memory_mb) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "storage.block_cache_mb (or --block_cache_mb): ", mb,
+        "storage.block_cache_mb + storage.row_cache_mb (or --block_cache_mb, "
+        "--row_cache_mb): ", block_mb, " + ", row_mb,
         " MiB is more than the memory this process may use (", memory_mb,
         " MiB: the machine's, or its cgroup's memory.max)"));
   }
-  return static_cast<size_t>(mb) << 20;
+  return CacheSizes{.block_cache_bytes = static_cast<size_t>(block_mb) << 20,
+                    .row_cache_bytes = static_cast<size_t>(row_mb) << 20};
 }
 
 std::vector<vault::BackupTarget> BackupTargets(const sandyq::v1::ServerConfig& cfg) {
@@ -330,11 +344,12 @@ int Run() {
   absl::StatusOr<std::unique_ptr<vault::ErasureLedger>> ledger =
       vault::ErasureLedger::Open(cfg->erasure_ledger());
   if (!ledger.ok()) return Fail(ledger.status());
-  absl::StatusOr<size_t> block_cache_bytes = BlockCacheBytes(*cfg);
-  if (!block_cache_bytes.ok()) return Fail(block_cache_bytes.status());
+  absl::StatusOr<CacheSizes> caches = CacheBytes(*cfg);
+  if (!caches.ok()) return Fail(caches.status());
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::OpenRocksDbStore({.path = cfg->data_dir(),
-                                 .block_cache_bytes = *block_cache_bytes});
+                                 .block_cache_bytes = caches->block_cache_bytes,
+                                 .row_cache_bytes = caches->row_cache_bytes});
   if (!store.ok()) return Fail(store.status());
   const bool sync = !cfg->storage().unsafe_skip_sync();
   if (!sync) {

@@ -156,6 +156,11 @@ ServerMetrics::ServerMetrics(metrics::Registry* registry, vault::Vault* vault,
           "RocksDB's block cache, shared by every table: its capacity "
           "(storage.block_cache_mb) and what it holds now.",
           {"kind"})),
+      row_cache_bytes_(registry->AddGauge(
+          "sandyq_rocksdb_row_cache_bytes",
+          "RocksDB's row cache of single records read from table files: its "
+          "capacity (storage.row_cache_mb) and what it holds now.",
+          {"kind"})),
       rewrap_pending_(registry
                           ->AddGauge("sandyq_key_rewrap_pending",
                                      "Subject data keys still wrapped by an "
@@ -255,6 +260,10 @@ void ServerMetrics::Collect() {
         static_cast<double>(stats->block_cache_capacity_bytes));
     block_cache_bytes_.WithLabels({"usage"}).Set(
         static_cast<double>(stats->block_cache_usage_bytes));
+    row_cache_bytes_.WithLabels({"capacity"}).Set(
+        static_cast<double>(stats->row_cache_capacity_bytes));
+    row_cache_bytes_.WithLabels({"usage"}).Set(
+        static_cast<double>(stats->row_cache_usage_bytes));
   }
   if (absl::StatusOr<vault::Vault::KeyProgress> keys =
           vault_->KeyProgressForMetrics();

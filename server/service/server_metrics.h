@@ -94,6 +94,7 @@ class ServerMetrics final : public audit::AuditLog::Observer {
   metrics::Gauge& running_flushes_;
   metrics::Gauge& background_errors_;
   metrics::GaugeFamily& block_cache_bytes_;
+  metrics::GaugeFamily& row_cache_bytes_;
   metrics::Gauge& rewrap_pending_;
   metrics::Counter& rewrapped_;
   metrics::Gauge& primary_kek_;

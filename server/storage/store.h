@@ -47,6 +47,8 @@ struct StoreStats {
   uint64_t background_errors = 0;  // since open; writes stop after one
   uint64_t block_cache_capacity_bytes = 0;
   uint64_t block_cache_usage_bytes = 0;
+  uint64_t row_cache_capacity_bytes = 0;  // 0: no row cache
+  uint64_t row_cache_usage_bytes = 0;
 };
 
 // Puts and deletes applied all together or not at all.
@@ -180,6 +182,12 @@ struct RocksDbOptions {
   // Memory for the cache of table blocks that every table shares; 0 keeps
   // RocksDB's own default (8 MiB).
   size_t block_cache_bytes = 0;
+  // Memory for RocksDB's row cache: single records that Get and
+  // GetFromMemory found in a table file, so that the next read of the same
+  // key skips the table's index, filter and block. A record costs its own
+  // size there (a few hundred bytes) where the block cache holds the whole
+  // block around it (4 KiB). 0: none.
+  size_t row_cache_bytes = 0;
 };
 
 // Opens (or creates) a RocksDB store under `options.path`.

@@ -31,6 +31,7 @@
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/platform/memory_limit.h"
 #include "tests/fakes/http_get.h"
 #include "tests/fakes/prometheus_text.h"
 #include "tests/integration/e2e_util.h"
@@ -260,6 +261,11 @@ TEST_F(MetricsE2eTest, RocksDbStatisticsForEveryTable) {
             256.0 * 1024 * 1024);
   EXPECT_TRUE(
       Sample(scrape, "sandyq_rocksdb_block_cache_bytes{kind=\"usage\"}").has_value());
+  // So is storage.row_cache_mb.
+  EXPECT_EQ(Sample(scrape, "sandyq_rocksdb_row_cache_bytes{kind=\"capacity\"}"),
+            256.0 * 1024 * 1024);
+  EXPECT_TRUE(
+      Sample(scrape, "sandyq_rocksdb_row_cache_bytes{kind=\"usage\"}").has_value());
 }
 
 TEST_F(MetricsE2eTest, KeyRewrapProgressAfterARotation) {
@@ -329,6 +335,36 @@ TEST(MetricsStartupE2eTest, BlockCacheFlagSetsItsSize) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(Sample(r->body, "sandyq_rocksdb_block_cache_bytes{kind=\"capacity\"}"),
             32.0 * 1024 * 1024);
+}
+
+TEST(MetricsStartupE2eTest, RowCacheFlagSetsItsSize) {
+  auto server = ServerProcess::StartDev(NewTempDir("metrics-row-cache"),
+                                        {"--row_cache_mb=48"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<HttpResponse> r =
+      HttpGet((*server)->metrics_address(), "/metrics");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Sample(r->body, "sandyq_rocksdb_row_cache_bytes{kind=\"capacity\"}"),
+            48.0 * 1024 * 1024);
+  EXPECT_EQ(Sample(r->body, "sandyq_rocksdb_block_cache_bytes{kind=\"capacity\"}"),
+            256.0 * 1024 * 1024);
+}
+
+// Each cache alone fits in the memory the process may use; together they do
+// not.
+TEST(MetricsStartupE2eTest, CachesLargerTogetherThanTheProcessMayUseAreRefused) {
+  const uint64_t memory_mb = platform::MemoryLimitBytes() >> 20;
+  ASSERT_GT(memory_mb, 2u);
+  const std::string half = absl::StrCat(memory_mb / 2 + 1);
+  std::string output;
+  EXPECT_EQ(ServerProcess::RunToExit(
+                {"--dev", "--data_dir", NewTempDir("metrics-caches-huge"),
+                 "--listen", "127.0.0.1:0", absl::StrCat("--block_cache_mb=", half),
+                 absl::StrCat("--row_cache_mb=", half)},
+                &output),
+            1);
+  EXPECT_THAT(output, HasSubstr("storage.row_cache_mb"));
+  EXPECT_THAT(output, HasSubstr("is more than the memory this process may use"));
 }
 
 TEST(MetricsStartupE2eTest, ABlockCacheLargerThanTheProcessMayUseIsRefused) {

@@ -45,11 +45,14 @@ class RocksDbStoreTest : public ::testing::Test {
   std::string path() const { return dir_.File("db"); }
 
   // Closes the store (if open) and opens the same directory again, with a
-  // block cache of `block_cache_bytes` (0: RocksDB's own).
-  absl::Status Reopen(size_t block_cache_bytes = 0) {
+  // block cache of `block_cache_bytes` (0: RocksDB's own) and a row cache of
+  // `row_cache_bytes` (0: none).
+  absl::Status Reopen(size_t block_cache_bytes = 0, size_t row_cache_bytes = 0) {
     store_.reset();
     absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksDbStore(
-        {.path = path(), .block_cache_bytes = block_cache_bytes});
+        {.path = path(),
+         .block_cache_bytes = block_cache_bytes,
+         .row_cache_bytes = row_cache_bytes});
     if (!store.ok()) return store.status();
     store_ = std::move(*store);
     return absl::OkStatus();
@@ -342,6 +345,60 @@ TEST_F(RocksDbStoreTest, BlockCacheDefaultsToRocksDbsOwn) {
   absl::StatusOr<StoreStats> stats = store_->Stats();
   ASSERT_THAT(stats, IsOk());
   EXPECT_EQ(stats->block_cache_capacity_bytes, uint64_t{8} << 20);
+  EXPECT_EQ(stats->row_cache_capacity_bytes, 0u);  // none unless asked for
+}
+
+// A record a Get found in a table file stays in the row cache, so that
+// GetFromMemory answers it later even when its block has left the block
+// cache (here a cache of one byte, which keeps no block once read).
+TEST_F(RocksDbStoreTest, RowCacheKeepsRecordsReadFromTableFiles) {
+  ASSERT_THAT(Put(Table::kFields, "read-once", "v1"), IsOk());
+  ASSERT_THAT(Put(Table::kFields, "never-read", "v2"), IsOk());
+  ASSERT_THAT(store_->CompactAll(), IsOk());  // into a table file
+  ASSERT_THAT(Reopen(/*block_cache_bytes=*/1, /*row_cache_bytes=*/1 << 20),
+              IsOk());
+  absl::StatusOr<StoreStats> before = store_->Stats();
+  ASSERT_THAT(before, IsOk());
+  EXPECT_EQ(before->row_cache_capacity_bytes, uint64_t{1} << 20);
+  EXPECT_EQ(before->row_cache_usage_bytes, 0u);
+
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "read-once"),
+              StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(store_->Get(Table::kFields, "read-once"), IsOkAndHolds("v1"));
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "read-once"),
+              IsOkAndHolds("v1"));
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "never-read"),
+              StatusIs(absl::StatusCode::kUnavailable));
+  absl::StatusOr<StoreStats> after = store_->Stats();
+  ASSERT_THAT(after, IsOk());
+  EXPECT_GT(after->row_cache_usage_bytes, 0u);
+}
+
+// The row cache holds records by the table file they came from: a record
+// changed or deleted since (in the memtable, or in a newer file after a
+// compaction) is never answered from it.
+TEST_F(RocksDbStoreTest, RowCacheNeverAnswersWithAnOlderValue) {
+  ASSERT_THAT(Reopen(/*block_cache_bytes=*/1, /*row_cache_bytes=*/1 << 20),
+              IsOk());
+  ASSERT_THAT(Put(Table::kFields, "changed", "old"), IsOk());
+  ASSERT_THAT(Put(Table::kFields, "deleted", "old"), IsOk());
+  ASSERT_THAT(store_->CompactAll(), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "changed"), IsOkAndHolds("old"));
+  EXPECT_THAT(store_->Get(Table::kFields, "deleted"), IsOkAndHolds("old"));
+
+  ASSERT_THAT(Put(Table::kFields, "changed", "new"), IsOk());
+  WriteBatch del;
+  del.Delete(Table::kFields, "deleted");
+  ASSERT_THAT(store_->Write(del, {}), IsOk());
+  EXPECT_THAT(store_->Get(Table::kFields, "changed"), IsOkAndHolds("new"));
+  EXPECT_THAT(store_->Get(Table::kFields, "deleted"),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(store_->CompactAll(), IsOk());  // the old file is gone
+  EXPECT_THAT(store_->Get(Table::kFields, "changed"), IsOkAndHolds("new"));
+  EXPECT_THAT(store_->GetFromMemory(Table::kFields, "changed"),
+              IsOkAndHolds("new"));
+  EXPECT_THAT(store_->Get(Table::kFields, "deleted"),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(TableNameTest, NamesEveryTable) {
