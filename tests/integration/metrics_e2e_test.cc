@@ -326,28 +326,17 @@ TEST_F(MetricsE2eTest, UnknownPathsAreNotFound) {
 
 // --- Startup --------------------------------------------------------------------
 
-TEST(MetricsStartupE2eTest, BlockCacheFlagSetsItsSize) {
+TEST(MetricsStartupE2eTest, CacheFlagsSetTheirSizes) {
   auto server = ServerProcess::StartDev(NewTempDir("metrics-cache"),
-                                        {"--block_cache_mb=32"});
+                                        {"--block_cache_mb=32", "--row_cache_mb=48"});
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<HttpResponse> r =
       HttpGet((*server)->metrics_address(), "/metrics");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(Sample(r->body, "sandyq_rocksdb_block_cache_bytes{kind=\"capacity\"}"),
             32.0 * 1024 * 1024);
-}
-
-TEST(MetricsStartupE2eTest, RowCacheFlagSetsItsSize) {
-  auto server = ServerProcess::StartDev(NewTempDir("metrics-row-cache"),
-                                        {"--row_cache_mb=48"});
-  ASSERT_TRUE(server.ok()) << server.status();
-  absl::StatusOr<HttpResponse> r =
-      HttpGet((*server)->metrics_address(), "/metrics");
-  ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(Sample(r->body, "sandyq_rocksdb_row_cache_bytes{kind=\"capacity\"}"),
             48.0 * 1024 * 1024);
-  EXPECT_EQ(Sample(r->body, "sandyq_rocksdb_block_cache_bytes{kind=\"capacity\"}"),
-            256.0 * 1024 * 1024);
 }
 
 // Each cache alone fits in the memory the process may use; together they do
