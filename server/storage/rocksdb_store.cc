@@ -79,9 +79,11 @@ class RocksDbStore final : public Store {
  public:
   RocksDbStore(std::unique_ptr<rocksdb::DB> db,
                std::vector<rocksdb::ColumnFamilyHandle*> handles,
+               std::shared_ptr<rocksdb::Cache> block_cache,
                std::shared_ptr<rocksdb::Cache> row_cache)
       : db_(std::move(db)),
         handles_(std::move(handles)),
+        block_cache_(std::move(block_cache)),
         row_cache_(std::move(row_cache)) {}
 
   ~RocksDbStore() override {
@@ -189,6 +191,12 @@ class RocksDbStore final : public Store {
         return s;
       }
     }
+    // The caches still hold what they read from the files just deleted (no
+    // read reaches those entries any more, but they stay in memory until
+    // pushed out): drop everything no read is using. Purges are rare, and
+    // the caches fill again from the next reads.
+    if (row_cache_ != nullptr) row_cache_->EraseUnRefEntries();
+    block_cache_->EraseUnRefEntries();
     return FromRocks(db_->FlushWAL(true), "flush wal");
   }
 
@@ -286,6 +294,7 @@ class RocksDbStore final : public Store {
 
   const std::unique_ptr<rocksdb::DB> db_;
   const std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  const std::shared_ptr<rocksdb::Cache> block_cache_;
   const std::shared_ptr<rocksdb::Cache> row_cache_;  // or null
 };
 
@@ -321,9 +330,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   }
 
   rocksdb::BlockBasedTableOptions table_options;
-  if (options.block_cache_bytes > 0) {
-    table_options.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
-  }
+  // Made here even at RocksDB's own default size, so that Purge can empty it.
+  table_options.block_cache = rocksdb::NewLRUCache(
+      options.block_cache_bytes > 0 ? options.block_cache_bytes
+                                    : size_t{8} << 20);
   table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.merge_operator = std::make_shared<CounterAddOperator>();
@@ -354,6 +364,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   if (!s.ok()) return FromRocks(s, "open");
   return std::make_unique<RocksDbStore>(std::unique_ptr<rocksdb::DB>(raw),
                                         std::move(handles),
+                                        table_options.block_cache,
                                         db_options.row_cache);
 }
 

@@ -161,7 +161,9 @@ class Store {
 
   // Makes deleted `keys` physically leave the store's files: flushes every
   // table (so write-ahead log files holding them are retired) and rewrites
-  // the table files whose key range covers them. Blocks; for erasure.
+  // the table files whose key range covers them. Then empties the block and
+  // row caches of all that no read is using, since they may hold records of
+  // the files deleted. Blocks; for erasure.
   virtual absl::Status Purge(
       const std::vector<std::pair<Table, std::string>>& keys) = 0;
 
@@ -179,8 +181,8 @@ class Store {
 struct RocksDbOptions {
   std::string path;
   bool create_if_missing = true;
-  // Memory for the cache of table blocks that every table shares; 0 keeps
-  // RocksDB's own default (8 MiB).
+  // Memory for the cache of table blocks that every table shares; 0: 8 MiB,
+  // RocksDB's own default.
   size_t block_cache_bytes = 0;
   // Memory for RocksDB's row cache: single records that Get and
   // GetFromMemory found in a table file, so that the next read of the same

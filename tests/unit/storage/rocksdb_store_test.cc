@@ -401,6 +401,38 @@ TEST_F(RocksDbStoreTest, RowCacheNeverAnswersWithAnOlderValue) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+// Purge leaves nothing of a deleted record in memory either: the caches held
+// it as read from a file that the purge deleted. They are emptied of all
+// that no read is using, so a record of another table, whose file the purge
+// did not touch, must be read from its file again.
+TEST_F(RocksDbStoreTest, PurgeEmptiesTheCaches) {
+  ASSERT_THAT(Put(Table::kFields, "erased", "v1"), IsOk());
+  ASSERT_THAT(Put(Table::kSubjects, "other", "v2"), IsOk());
+  ASSERT_THAT(store_->CompactAll(), IsOk());  // into table files
+  ASSERT_THAT(Reopen(/*block_cache_bytes=*/64 << 20, /*row_cache_bytes=*/1 << 20),
+              IsOk());
+  ASSERT_THAT(store_->Get(Table::kFields, "erased"), IsOk());
+  ASSERT_THAT(store_->Get(Table::kSubjects, "other"), IsOk());
+  ASSERT_THAT(store_->GetFromMemory(Table::kSubjects, "other"), IsOk());
+  absl::StatusOr<StoreStats> read = store_->Stats();
+  ASSERT_THAT(read, IsOk());
+  EXPECT_GT(read->row_cache_usage_bytes, 0u);
+
+  WriteBatch erase;
+  erase.Delete(Table::kFields, "erased");
+  ASSERT_THAT(store_->Write(erase, {}), IsOk());
+  ASSERT_THAT(store_->Purge({{Table::kFields, "erased"}}), IsOk());
+  EXPECT_THAT(store_->GetFromMemory(Table::kSubjects, "other"),
+              StatusIs(absl::StatusCode::kUnavailable));
+  absl::StatusOr<StoreStats> purged = store_->Stats();
+  ASSERT_THAT(purged, IsOk());
+  EXPECT_EQ(purged->row_cache_usage_bytes, 0u);
+  EXPECT_LT(purged->block_cache_usage_bytes, read->block_cache_usage_bytes);
+  EXPECT_THAT(store_->Get(Table::kFields, "erased"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store_->Get(Table::kSubjects, "other"), IsOkAndHolds("v2"));
+}
+
 TEST(TableNameTest, NamesEveryTable) {
   EXPECT_EQ(TableName(Table::kMeta), "meta");
   EXPECT_EQ(TableName(Table::kKeys), "keys");
