@@ -323,8 +323,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksDbStore(
   // file's index and filter; the row cache keeps just the records, keyed by
   // the (immutable) table file they came from, so it never holds a stale
   // value. On a vault of 10^7 tokens, once the row cache held the records
-  // read, detokenize ran about 17,300 calls/s against 11,700 without it
-  // (BENCHMARKS.md, "Tried on 2026-11-23, 06:30-07:15").
+  // read, detokenize ran 15,600-17,300 calls/s against 11,500-12,700 without
+  // it (BENCHMARKS.md, "Tried on 2026-11-23, 06:30-07:15").
   if (options.row_cache_bytes > 0) {
     db_options.row_cache = rocksdb::NewLRUCache(options.row_cache_bytes);
   }
