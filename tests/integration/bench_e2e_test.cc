@@ -2,17 +2,8 @@
 // mTLS, checking the figures its JSON line reports, which tests/bench/run
 // and BENCHMARKS.md rely on.
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,53 +16,20 @@
 namespace sandyq::testing {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct BenchRun {
   int exit_code = -1;
-  std::string json;    // the last line of stdout starting with '{'
+  std::string json;      // the last line of stdout starting with '{'
   std::string err_text;  // stderr: the readable table and warnings
 };
 
 // Runs sandyq-bench to completion.
 BenchRun RunBench(const std::vector<std::string>& args) {
-  static std::atomic<int> counter{0};
-  const std::string base = absl::StrCat(::testing::TempDir(), "sandyq-bench-",
-                                        getpid(), "-", counter++);
-  const int out = open((base + ".out").c_str(),
-                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const int err = open((base + ".err").c_str(),
-                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  std::vector<std::string> copy = args;
-  std::string binary = SANDYQ_BENCH_PATH;
-  std::vector<char*> argv = {binary.data()};
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out, STDOUT_FILENO);
-    dup2(err, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out);
-  close(err);
-  int status = 0;
-  waitpid(pid, &status, 0);
   BenchRun run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  for (absl::string_view line :
-       absl::StrSplit(ReadFile(base + ".out"), '\n')) {
+  std::string out;
+  run.exit_code = RunProgram(SANDYQ_BENCH_PATH, args, &out, &run.err_text);
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
     if (!line.empty() && line.front() == '{') run.json = std::string(line);
   }
-  run.err_text = ReadFile(base + ".err");
-  std::remove((base + ".out").c_str());
-  std::remove((base + ".err").c_str());
   return run;
 }
 

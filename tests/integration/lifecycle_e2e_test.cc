@@ -3,13 +3,10 @@
 // revoking its certificate's serial while it keeps its connection open, and
 // stopping under load with SIGTERM.
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -78,29 +75,7 @@ int LineCount(const std::string& text) {
 
 // Runs the `sandyq` CLI to completion; `output` gets stdout and stderr.
 int RunCli(const std::vector<std::string>& args, std::string* output) {
-  static std::atomic<int> counter{0};
-  const std::string path = absl::StrCat(::testing::TempDir(), "sandyq-cli-",
-                                        getpid(), "-", counter++, ".out");
-  const int fd =
-      open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  std::vector<std::string> copy = args;
-  std::string binary = SANDYQ_CLI_PATH;
-  std::vector<char*> argv = {binary.data()};
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  *output = Slurp(path);
-  std::remove(path.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return RunProgram(SANDYQ_CLI_PATH, args, output);
 }
 
 class LifecycleE2eTest : public ::testing::Test {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -93,6 +94,46 @@ pid_t Spawn(const std::vector<std::string>& args, int stdout_fd,
 }  // namespace
 
 const char* SandyqdPath() { return SANDYQD_PATH; }
+
+int RunProgram(const std::string& binary, const std::vector<std::string>& args,
+               std::string* out, std::string* err) {
+  static std::atomic<int> counter{0};
+  const std::string base = absl::StrCat(::testing::TempDir(), "sandyq-run-",
+                                        getpid(), "-", counter++);
+  const std::string out_path = base + ".out", err_path = base + ".err";
+  const int out_fd =
+      open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int err_fd =
+      err == nullptr ? out_fd
+                     : open(err_path.c_str(),
+                            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  std::vector<std::string> copy = {binary};
+  copy.insert(copy.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out_fd);
+  if (err != nullptr) close(err_fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  *out = ReadAll(out_path);
+  std::remove(out_path.c_str());
+  if (err != nullptr) {
+    *err = ReadAll(err_path);
+    std::remove(err_path.c_str());
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 std::string NewTempDir(const std::string& name) {
   static std::atomic<int> counter{0};

@@ -75,6 +75,12 @@ class ServerProcess {
 // A fresh empty directory for one test.
 std::string NewTempDir(const std::string& name);
 
+// Runs `binary` (a path) with `args` to completion and returns its exit code
+// (-1 if it did not exit normally). `out` receives what it wrote on stdout
+// and, when `err` is null, on stderr too; otherwise `err` receives stderr.
+int RunProgram(const std::string& binary, const std::vector<std::string>& args,
+               std::string* out, std::string* err = nullptr);
+
 // Path of the sandyqd binary under test.
 const char* SandyqdPath();
 
