@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/match.h"
@@ -65,17 +66,11 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-pid_t Spawn(const std::vector<std::string>& args, int stdout_fd,
-            int stderr_fd, const SpawnOptions& options) {
-  std::vector<std::string> copy = options.prefix;
-  copy.push_back(SandyqdPath());
-  copy.insert(copy.end(), args.begin(), args.end());
-  if (options.allow_root_when_root && geteuid() == 0 &&
-      std::find(args.begin(), args.end(), "--dev") == args.end()) {
-    copy.push_back("--allow_root");
-  }
+// Starts `command` (argv[0] a path, or a name searched in PATH) with the
+// given stdout and stderr; returns its pid.
+pid_t ForkExec(std::vector<std::string> command, int stdout_fd, int stderr_fd) {
   std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
+  for (auto& a : command) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
@@ -89,6 +84,18 @@ pid_t Spawn(const std::vector<std::string>& args, int stdout_fd,
     _exit(127);
   }
   return pid;
+}
+
+pid_t Spawn(const std::vector<std::string>& args, int stdout_fd,
+            int stderr_fd, const SpawnOptions& options) {
+  std::vector<std::string> copy = options.prefix;
+  copy.push_back(SandyqdPath());
+  copy.insert(copy.end(), args.begin(), args.end());
+  if (options.allow_root_when_root && geteuid() == 0 &&
+      std::find(args.begin(), args.end(), "--dev") == args.end()) {
+    copy.push_back("--allow_root");
+  }
+  return ForkExec(std::move(copy), stdout_fd, stderr_fd);
 }
 
 }  // namespace
@@ -107,21 +114,9 @@ int RunProgram(const std::string& binary, const std::vector<std::string>& args,
       err == nullptr ? out_fd
                      : open(err_path.c_str(),
                             O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  std::vector<std::string> copy = {binary};
-  copy.insert(copy.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  std::vector<std::string> command = {binary};
+  command.insert(command.end(), args.begin(), args.end());
+  const pid_t pid = ForkExec(std::move(command), out_fd, err_fd);
   close(out_fd);
   if (err != nullptr) close(err_fd);
   int status = 0;
